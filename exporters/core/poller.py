@@ -1,0 +1,164 @@
+"""Background polling of an HTTP API or a file: interval, retries with backoff, Retry-After, last good data.
+
+`request_with_retry` performs one logical request: transport errors, timeouts and 5xx are retried with
+exponential backoff and jitter; 429 and 503 wait for `Retry-After`; 401/403 raise `AuthError` at once
+(retrying a rejected credential only floods the API's logs). `Poller` runs a fetch function on an
+interval in a thread; between failures the source keeps serving its last good state, so staleness is
+visible in its timestamps and nothing resolves because the API blinked.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+
+class FetchError(Exception):
+    """A poll failed; `reason` is a short, bounded label value (timeout, http_500, transport, ...)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class AuthError(FetchError):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"http_{status}", message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4
+    initial_backoff: float = 0.5
+    max_backoff: float = 30.0
+    max_retry_after: float = 120.0
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After as delta-seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def request_with_retry(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    policy: RetryPolicy = RetryPolicy(),
+    sleep: Callable[[float], None] = time.sleep,
+    on_response: Callable[[httpx.Response], None] | None = None,
+    **kwargs: object,
+) -> httpx.Response:
+    """One logical request with retries. Returns the first non-retryable response (2xx, 3xx, 4xx
+    other than 401/403/429); raises `AuthError` on 401/403 and `FetchError` when retries run out."""
+    backoff = policy.initial_backoff
+    last: FetchError | None = None
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            response = client.request(method, url, **kwargs)  # type: ignore[arg-type]
+        except httpx.TimeoutException as exc:
+            last = FetchError("timeout", f"{method} {url}: timed out ({exc.__class__.__name__})")
+            wait = backoff
+        except httpx.TransportError as exc:
+            last = FetchError("transport", f"{method} {url}: {exc.__class__.__name__}: {exc}")
+            wait = backoff
+        else:
+            if on_response is not None:
+                on_response(response)
+            status = response.status_code
+            if status in (401, 403):
+                raise AuthError(status, f"{method} {url}: HTTP {status} (credentials rejected)")
+            if status == 429 or status >= 500:
+                last = FetchError(f"http_{status}", f"{method} {url}: HTTP {status}")
+                hinted = retry_after_seconds(response.headers.get("Retry-After"))
+                wait = min(hinted, policy.max_retry_after) if hinted is not None else backoff
+            else:
+                return response
+        if attempt < policy.attempts:
+            sleep(wait * (1.0 + 0.1 * random.random()))
+            backoff = min(backoff * 2, policy.max_backoff)
+    assert last is not None
+    raise last
+
+
+class Poller:
+    """Calls `poll()` every `interval` seconds in a daemon thread.
+
+    `poll` does the whole cycle (fetch, fold, publish) and raises on failure; `on_failure` records it.
+    After an `AuthError` the next try waits `auth_backoff` (default: 5 intervals), and the error is
+    logged once per change of state, not once per cycle.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        poll: Callable[[], None],
+        interval: float,
+        on_failure: Callable[[Exception], None] | None = None,
+        auth_backoff: float | None = None,
+    ) -> None:
+        self.name = name
+        self._poll = poll
+        self.interval = interval
+        self._on_failure = on_failure
+        self._auth_backoff = auth_backoff if auth_backoff is not None else interval * 5
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_error: str | None = None
+        self.cycles = 0
+
+    def run_once(self) -> float:
+        """One cycle; returns the delay before the next."""
+        self.cycles += 1
+        try:
+            self._poll()
+        except Exception as exc:  # the poller must outlive any failure of its source
+            message = f"{exc.__class__.__name__}: {exc}"
+            if message != self._last_error:
+                log.error("%s: poll failed: %s", self.name, message)
+            self._last_error = message
+            if self._on_failure is not None:
+                try:
+                    self._on_failure(exc)
+                except Exception:
+                    log.exception("%s: failure handler raised", self.name)
+            return self._auth_backoff if isinstance(exc, AuthError) else self.interval
+        if self._last_error is not None:
+            log.info("%s: poll recovered", self.name)
+        self._last_error = None
+        return self.interval
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            delay = self.run_once()
+            self._stop.wait(max(0.0, delay - (time.monotonic() - started)))
+
+    def start(self) -> Poller:
+        self._thread = threading.Thread(target=self._loop, name=f"poller-{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
