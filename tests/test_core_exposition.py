@@ -1,0 +1,115 @@
+"""The pre-rendered exposition: text format, escaping, parts, and the HTTP endpoint."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import urllib.error
+import urllib.request
+
+import pytest
+
+from exporters.core.exposition import Exposition, counter, escape_label_value, format_value, gauge
+from exporters.core.server import ExporterServer, parse_listen
+
+
+def test_family_renders_help_type_and_samples() -> None:
+    family = gauge("smmc_example", "An example.\nSecond line", ["concentrator", "flag"])
+    family.add(("TD-0011", "PUP"), 3)
+    family.add(('TD-"x"\\', "CAPE"), 0.5)
+    text = family.render()
+    assert text.splitlines() == [
+        "# HELP smmc_example An example.\\nSecond line",
+        "# TYPE smmc_example gauge",
+        'smmc_example{concentrator="TD-0011",flag="PUP"} 3',
+        'smmc_example{concentrator="TD-\\"x\\"\\\\",flag="CAPE"} 0.5',
+    ]
+
+
+def test_values_and_escaping() -> None:
+    assert format_value(1.0) == "1"
+    assert format_value(float("nan")) == "NaN"
+    assert format_value(float("-inf")) == "-Inf"
+    assert format_value(1.5e-3) == "0.0015"
+    assert escape_label_value("a\nb") == "a\\nb"
+
+
+def test_wrong_label_count_and_counter_name_are_errors() -> None:
+    family = gauge("x", "x", ["a"])
+    with pytest.raises(ValueError, match="label values"):
+        family.add(("1", "2"), 1)
+    with pytest.raises(ValueError, match="_total"):
+        counter("smmc_rows", "rows")
+
+
+def test_add_columns_from_parallel_sequences() -> None:
+    family = counter("smmc_rows_total", "rows", ["kind"])
+    family.add_columns([["swe", "hpe"]], [10, 2])
+    assert 'smmc_rows_total{kind="hpe"} 2' in family.render()
+
+
+def test_parts_are_replaced_whole_and_ordered() -> None:
+    exposition = Exposition()
+    a = gauge("a_metric", "a")
+    a.add((), 1)
+    exposition.publish("b-part", [a])
+    b = gauge("b_metric", "b")
+    b.add((), 2)
+    exposition.publish("a-part", [b])
+    assert exposition.body().decode().index("b_metric") < exposition.body().decode().index("a_metric")
+    a2 = gauge("a_metric", "a")
+    a2.add((), 5)
+    exposition.publish("b-part", [a2])
+    assert b"a_metric 5" in exposition.body() and b"a_metric 1" not in exposition.body()
+    assert exposition.parts() == ["a-part", "b-part"]
+
+
+def test_parse_listen() -> None:
+    assert parse_listen("0.0.0.0:9810", 1) == ("0.0.0.0", 9810)
+    assert parse_listen(":9811", 1) == ("0.0.0.0", 9811)
+    assert parse_listen("", 9812) == ("0.0.0.0", 9812)
+    assert parse_listen("[::1]:9", 1) == ("::1", 9)
+    with pytest.raises(ValueError):
+        parse_listen("host:port", 1)
+
+
+@pytest.fixture()
+def served():
+    exposition = Exposition()
+    family = gauge("smmc_big", "many series", ["i"])
+    family.add_many(((str(i),), i) for i in range(2000))
+    exposition.publish("big", [family])
+    ready = {"ok": True}
+    server = ExporterServer(exposition, "127.0.0.1", 0, ready=lambda: ready["ok"]).start()
+    yield server, ready
+    server.stop()
+
+
+def test_server_serves_plain_and_gzip_and_promtool_accepts(served) -> None:
+    server, _ = served
+    url = f"http://127.0.0.1:{server.port}/metrics"
+    plain = urllib.request.urlopen(url).read()
+    assert b'smmc_big{i="1999"} 1999' in plain
+    assert b"python_info" in plain
+    request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+    response = urllib.request.urlopen(request)
+    assert response.headers["Content-Encoding"] == "gzip"
+    # multi-member gzip: the cached exposition member then the runtime member
+    assert gzip.decompress(response.read()).startswith(plain.split(b"# HELP python_")[0][:1000])
+    check = subprocess.run(["promtool", "check", "metrics"], input=plain, capture_output=True)
+    assert check.returncode == 0, check.stderr.decode() + check.stdout.decode()
+
+
+def test_server_answers_503_until_ready(served) -> None:
+    server, ready = served
+    ready["ok"] = False
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics")
+    assert info.value.code == 503
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(f"http://127.0.0.1:{server.port}/healthz")
+    ready["ok"] = True
+    assert urllib.request.urlopen(f"http://127.0.0.1:{server.port}/healthz").read() == b"ok\n"
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"http://127.0.0.1:{server.port}/nope")
+    assert info.value.code == 404
