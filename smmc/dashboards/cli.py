@@ -1,0 +1,63 @@
+"""`smmc dashboards generate|check`: write the Control Room dashboards, or verify the committed ones."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from smmc import dashboards
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smmc dashboards",
+        description="Generate and check the Grafana Control Room dashboards (smmc/dashboards/).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    generate = sub.add_parser("generate", help="write grafana/dashboards/*.json from the generator")
+    generate.add_argument(
+        "--out", type=Path, default=dashboards.DASHBOARDS_DIR, help="output directory (default: %(default)s)"
+    )
+    check = sub.add_parser("check", help="fail when the committed JSON is stale or a dashboard breaks a rule")
+    check.add_argument(
+        "--dir",
+        type=Path,
+        default=dashboards.DASHBOARDS_DIR,
+        help="directory with the committed dashboards (default: %(default)s)",
+    )
+    check.add_argument("--no-lint", action="store_true", help="only check that the JSON is up to date")
+    queries = sub.add_parser("queries", help="print every panel's PromQL with variables set to match-all")
+    queries.add_argument(
+        "--include-optional",
+        action="store_true",
+        help="also panels of optional external exporters (Azure Event Hub)",
+    )
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "generate":
+        for path in dashboards.generate(args.out):
+            print(f"wrote {path}")
+        return 0
+    if args.command == "queries":
+        for uid, title, expr in dashboards.panel_queries(include_optional=args.include_optional):
+            print(json.dumps({"dashboard": uid, "panel": title, "expr": expr}))
+        return 0
+    problems = dashboards.stale(args.dir)
+    if problems:
+        problems.append("run `smmc dashboards generate` and commit grafana/dashboards/")
+    if not args.no_lint:
+        from smmc.dashboards.lint import lint
+
+        problems.extend(lint(dashboards.build_all()))
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"smmc dashboards check: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"smmc dashboards check: {len(dashboards.render())} dashboards up to date and lint-clean")
+    return 0

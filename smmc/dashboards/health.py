@@ -1,0 +1,167 @@
+"""Monitoring health: whether the monitoring itself works (targets, sources, rejected input)."""
+
+from __future__ import annotations
+
+from smmc.dashboards import panels as p
+from smmc.dashboards.panels import Query
+
+KEY = "health"
+TITLE = "Monitoring health"
+
+UP_MAPPING = p.value_text({"1": ("UP", "green"), "0": ("DOWN", "red")})
+DAILY_AGE_STEPS = ((None, "green"), (26 * 3600, "orange"), (48 * 3600, "red"))
+
+
+def build():
+    variables = [
+        p.query_variable("job", "Scrape job", "label_values(up, job)", "Prometheus scrape job."),
+    ]
+    targets = [
+        p.stat(
+            "Targets up",
+            "Every scrape target: UP when Prometheus' last scrape succeeded.",
+            [Query('min by (job) (up{job=~"$job"})', "{{job}}")],
+            unit="none",
+            steps=p.UP_DOWN,
+            width=12,
+            mappings=[UP_MAPPING],
+        ),
+        p.stat(
+            "Sources up",
+            "Each exporter's view of its own source: the SMMePlus file kinds, the OpenGate "
+            "API, the Cloudera report.",
+            [
+                Query("min by (kind) (smmc_source_up)", "smmeplus {{kind}}"),
+                Query("min(opengate_up)", "opengate api"),
+                Query("min(cloudera_report_up)", "cloudera report"),
+            ],
+            unit="none",
+            steps=p.UP_DOWN,
+            width=12,
+            mappings=[UP_MAPPING],
+        ),
+        p.timeseries(
+            "Scrape duration",
+            "How long each target takes to scrape.",
+            [Query('scrape_duration_seconds{job=~"$job"}', "{{job}} {{instance}}")],
+            unit="s",
+            steps=((None, "green"), (1, "orange"), (5, "red")),
+        ),
+        p.timeseries(
+            "Samples per scrape",
+            "Series each target exposes: a jump means a label blew up.",
+            [Query('scrape_samples_scraped{job=~"$job"}', "{{job}} {{instance}}")],
+            unit="short",
+            steps=p.OK_ONLY,
+        ),
+    ]
+    ingest = [
+        p.timeseries(
+            "SMMePlus: age of the newest ingest, by file kind",
+            "Time since a file of each kind was last ingested; the files are daily.",
+            [Query("time() - smmc_source_last_ingest_timestamp_seconds", "{{kind}}")],
+            unit="s",
+            steps=DAILY_AGE_STEPS,
+            width=8,
+        ),
+        p.timeseries(
+            "OpenGate: time since the last successful poll",
+            "Time since the OpenGate exporter last completed a poll of the North API.",
+            [Query("time() - opengate_last_success_timestamp_seconds", "opengate")],
+            unit="s",
+            steps=((None, "green"), (300, "orange"), (900, "red")),
+            width=8,
+        ),
+        p.timeseries(
+            "Cloudera: age of the last good report",
+            "Time since the Cloudera exporter last read the job status report successfully.",
+            [Query("time() - cloudera_report_last_success_timestamp_seconds", "cloudera report")],
+            unit="s",
+            steps=DAILY_AGE_STEPS,
+            width=8,
+        ),
+        p.timeseries(
+            "Rows ingested per hour",
+            "SMMePlus rows ingested per hour, by file kind.",
+            [Query("sum by (kind) (increase(smmc_source_rows_total[1h]))", "{{kind}}")],
+            unit="short",
+            steps=p.OK_ONLY,
+            interval="1h",
+        ),
+        p.timeseries(
+            "Rows rejected per hour, by reason",
+            "Malformed rows skipped per hour, by source and reason (0 when nothing was rejected).",
+            [
+                Query(
+                    "sum by (kind, reason) (increase(smmc_source_rows_rejected_total[1h])) "
+                    "or on (kind) label_replace(0 * sum by (kind) (smmc_source_rows_total), "
+                    '"reason", "none", "", "")',
+                    "{{kind}}: {{reason}}",
+                ),
+                Query(
+                    "sum by (reason) (increase(cloudera_report_rows_rejected_total[1h])) "
+                    'or on () label_replace(0 * min(cloudera_report_up), "reason", "none", "", "")',
+                    "cloudera: {{reason}}",
+                ),
+            ],
+            unit="short",
+            steps=p.ANY_IS_WARNING,
+            interval="1h",
+        ),
+        p.timeseries(
+            "Files rejected per hour",
+            "SMMePlus files set aside in rejected/ per hour, by kind (0 when none).",
+            [
+                Query(
+                    "sum by (kind) (increase(smmc_source_files_rejected_total[1h])) "
+                    "or on (kind) 0 * sum by (kind) (smmc_source_rows_total)",
+                    "{{kind}}",
+                )
+            ],
+            unit="short",
+            steps=p.ANY_IS_BAD,
+            interval="1h",
+        ),
+        p.timeseries(
+            "OpenGate requests per hour, by endpoint and code",
+            "North API requests per hour; 401/403, 429 and 5xx codes show the API's trouble.",
+            [
+                Query(
+                    "sum by (endpoint, code) (increase(opengate_requests_total[1h]))", "{{endpoint}} {{code}}"
+                )
+            ],
+            unit="short",
+            steps=p.OK_ONLY,
+            interval="1h",
+        ),
+        p.timeseries(
+            "OpenGate poll duration",
+            "Duration of the last complete poll cycle of the North API.",
+            [Query("max(opengate_poll_duration_seconds)", "poll duration")],
+            unit="s",
+            steps=((None, "green"), (10, "orange"), (30, "red")),
+        ),
+        p.timeseries(
+            "Per-meter series dropped by the cap",
+            "Series the SMMePlus exporter did not expose because the per-meter series limit was "
+            "reached (0 when none).",
+            [
+                Query(
+                    "sum by (metric) (smmc_series_dropped_total) or on () "
+                    'label_replace(vector(0), "metric", "none", "", "")',
+                    "{{metric}}",
+                )
+            ],
+            unit="short",
+            steps=p.ANY_IS_WARNING,
+        ),
+    ]
+    return p.dashboard(
+        KEY,
+        TITLE,
+        "The monitoring's own health: scrape targets, each source's freshness, rejected input, scrape cost.",
+        ["health", "monitoring"],
+        variables,
+        [("Targets", targets), ("Sources and input", ingest)],
+        time_from="now-2d",
+    )

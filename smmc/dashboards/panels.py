@@ -1,0 +1,598 @@
+"""Building blocks shared by every Control Room dashboard.
+
+Each dashboard module describes its panels with these helpers so that the conventions the lint tests
+check (the fixed datasource uid on every panel and target, a unit and thresholds on every panel, legends
+that name the object, drill-down links that carry the variable) hold by construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from grafana_foundation_sdk.builders import bargauge as bargauge_builder
+from grafana_foundation_sdk.builders import common as common_builder
+from grafana_foundation_sdk.builders import dashboard as dashboard_builder
+from grafana_foundation_sdk.builders import geomap as geomap_builder
+from grafana_foundation_sdk.builders import piechart as piechart_builder
+from grafana_foundation_sdk.builders import prometheus as prometheus_builder
+from grafana_foundation_sdk.builders import stat as stat_builder
+from grafana_foundation_sdk.builders import table as table_builder
+from grafana_foundation_sdk.builders import timeseries as timeseries_builder
+from grafana_foundation_sdk.models import common as common_model
+from grafana_foundation_sdk.models import dashboard as dashboard_model
+from grafana_foundation_sdk.models import piechart as piechart_model
+from grafana_foundation_sdk.models import prometheus as prometheus_model
+
+DATASOURCE_UID = "prometheus"
+DATASOURCE = dashboard_model.DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
+FOLDER_TAG = "control-room"
+BASE_TAGS = ["smmc", FOLDER_TAG]
+
+# Santiago de Chile, where the seed's comunas are.
+MAP_CENTER = (-33.45, -70.65)
+MAP_ZOOM = 10
+
+# Every dashboard's uid and URL slug, so that links between dashboards are checked in one place.
+UIDS = {
+    "meters": ("smmc-meters", "meters"),
+    "concentrators": ("smmc-concentrators", "concentrators"),
+    "communications": ("smmc-communications", "communications-opengate"),
+    "workorders": ("smmc-workorders", "work-orders"),
+    "platform": ("smmc-platform", "data-platform"),
+    "alerts": ("smmc-alerts", "alerts-and-actions"),
+    "health": ("smmc-health", "monitoring-health"),
+}
+
+
+@dataclass(frozen=True)
+class Query:
+    """One PromQL target of a panel: the expression and the legend that names the object."""
+
+    expr: str
+    legend: str = ""
+
+
+Thresholds = Sequence[tuple[float | None, str]]
+
+# Threshold presets. The first step's value is None: the base colour.
+OK_ONLY: Thresholds = ((None, "green"),)
+ANY_IS_BAD: Thresholds = ((None, "green"), (1, "red"))
+ANY_IS_WARNING: Thresholds = ((None, "green"), (1, "orange"), (10, "red"))
+UP_DOWN: Thresholds = ((None, "red"), (1, "green"))
+
+
+def thresholds(steps: Thresholds) -> dashboard_builder.ThresholdsConfig:
+    return (
+        dashboard_builder.ThresholdsConfig()
+        .mode(dashboard_model.ThresholdsMode.ABSOLUTE)
+        .steps([dashboard_model.Threshold(value=value, color=color) for value, color in steps])
+    )
+
+
+def _target(query: Query, ref_id: str, *, instant: bool, table: bool) -> prometheus_builder.Dataquery:
+    target = (
+        prometheus_builder.Dataquery()
+        .expr(query.expr)
+        .ref_id(ref_id)
+        .datasource(DATASOURCE)
+        .editor_mode(prometheus_model.QueryEditorMode.CODE)
+    )
+    if query.legend:
+        target = target.legend_format(query.legend)
+    target = target.instant() if instant else target.range()
+    if table:
+        target = target.format(prometheus_model.PromQueryFormat.TABLE)
+    return target
+
+
+def _ref_ids(count: int) -> list[str]:
+    return [chr(ord("A") + index) for index in range(count)]
+
+
+def _with_common(
+    panel,
+    title: str,
+    description: str,
+    queries: Sequence[Query],
+    *,
+    unit: str,
+    steps: Thresholds,
+    links: Iterable[dashboard_builder.DashboardLink],
+    width: int,
+    height: int,
+    instant: bool,
+    table: bool,
+):
+    panel = (
+        panel.title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .thresholds(thresholds(steps))
+        .span(width)
+        .height(height)
+    )
+    for query, ref_id in zip(queries, _ref_ids(len(queries)), strict=True):
+        panel = panel.with_target(_target(query, ref_id, instant=instant, table=table))
+    links = list(links)
+    if links:
+        panel = panel.data_links(links)
+    return panel
+
+
+def timeseries(
+    title: str,
+    description: str,
+    queries: Sequence[Query],
+    *,
+    unit: str,
+    steps: Thresholds = OK_ONLY,
+    stacked: bool = False,
+    bars: bool = False,
+    links: Iterable[dashboard_builder.DashboardLink] = (),
+    width: int = 12,
+    height: int = 8,
+    interval: str | None = None,
+):
+    panel = timeseries_builder.Panel()
+    panel = _with_common(
+        panel,
+        title,
+        description,
+        queries,
+        unit=unit,
+        steps=steps,
+        links=links,
+        width=width,
+        height=height,
+        instant=False,
+        table=False,
+    )
+    panel = (
+        panel.min(0)
+        .fill_opacity(20 if stacked else 10)
+        .line_width(1)
+        .legend(
+            common_builder.VizLegendOptions()
+            .show_legend(True)
+            .display_mode(common_model.LegendDisplayMode.TABLE)
+            .placement(common_model.LegendPlacement.RIGHT)
+            .calcs(["lastNotNull", "max"])
+        )
+        .tooltip(
+            common_builder.VizTooltipOptions()
+            .mode(common_model.TooltipDisplayMode.MULTI)
+            .sort(common_model.SortOrder.DESCENDING)
+        )
+    )
+    if stacked:
+        panel = panel.stacking(common_builder.StackingConfig().mode(common_model.StackingMode.NORMAL))
+    if bars:
+        panel = panel.draw_style(common_model.GraphDrawStyle.BARS).fill_opacity(80)
+    if interval:
+        panel = panel.interval(interval)
+    return panel
+
+
+def _reduce_last() -> common_builder.ReduceDataOptions:
+    return common_builder.ReduceDataOptions().calcs(["lastNotNull"]).values(False)
+
+
+def stat(
+    title: str,
+    description: str,
+    queries: Sequence[Query],
+    *,
+    unit: str,
+    steps: Thresholds,
+    links: Iterable[dashboard_builder.DashboardLink] = (),
+    width: int = 6,
+    height: int = 4,
+    mappings: Sequence[dashboard_model.ValueMapping] = (),
+):
+    panel = stat_builder.Panel()
+    panel = _with_common(
+        panel,
+        title,
+        description,
+        queries,
+        unit=unit,
+        steps=steps,
+        links=links,
+        width=width,
+        height=height,
+        instant=False,
+        table=False,
+    )
+    panel = (
+        panel.reduce_options(_reduce_last())
+        .color_mode(common_model.BigValueColorMode.VALUE)
+        .graph_mode(common_model.BigValueGraphMode.AREA)
+        .text_mode(
+            common_model.BigValueTextMode.VALUE_AND_NAME
+            if len(queries) > 1 or any("{{" in q.legend for q in queries)
+            else common_model.BigValueTextMode.VALUE
+        )
+    )
+    if mappings:
+        panel = panel.mappings(list(mappings))
+    return panel
+
+
+def bargauge(
+    title: str,
+    description: str,
+    queries: Sequence[Query],
+    *,
+    unit: str,
+    steps: Thresholds,
+    links: Iterable[dashboard_builder.DashboardLink] = (),
+    width: int = 12,
+    height: int = 8,
+    maximum: float | None = None,
+):
+    """A horizontal bar per series: for top-N and distributions (instant queries)."""
+    panel = bargauge_builder.Panel()
+    panel = _with_common(
+        panel,
+        title,
+        description,
+        queries,
+        unit=unit,
+        steps=steps,
+        links=links,
+        width=width,
+        height=height,
+        instant=True,
+        table=False,
+    )
+    panel = (
+        panel.reduce_options(_reduce_last())
+        .orientation(common_model.VizOrientation.HORIZONTAL)
+        .display_mode(common_model.BarGaugeDisplayMode.GRADIENT)
+        .show_unfilled(True)
+        .min(0)
+    )
+    if maximum is not None:
+        panel = panel.max(maximum)
+    return panel
+
+
+def piechart(
+    title: str,
+    description: str,
+    queries: Sequence[Query],
+    *,
+    unit: str,
+    steps: Thresholds = OK_ONLY,
+    links: Iterable[dashboard_builder.DashboardLink] = (),
+    width: int = 12,
+    height: int = 8,
+):
+    panel = piechart_builder.Panel()
+    panel = _with_common(
+        panel,
+        title,
+        description,
+        queries,
+        unit=unit,
+        steps=steps,
+        links=links,
+        width=width,
+        height=height,
+        instant=True,
+        table=False,
+    )
+    return (
+        panel.reduce_options(_reduce_last())
+        .pie_type(piechart_model.PieChartType.DONUT)
+        .display_labels([piechart_model.PieChartLabels.PERCENT])
+        .legend(
+            piechart_builder.PieChartLegendOptions()
+            .show_legend(True)
+            .display_mode(common_model.LegendDisplayMode.TABLE)
+            .placement(common_model.LegendPlacement.RIGHT)
+            .values([piechart_model.PieChartLegendValues.VALUE, piechart_model.PieChartLegendValues.PERCENT])
+        )
+        .color_scheme(dashboard_builder.FieldColor().mode(dashboard_model.FieldColorModeId.PALETTE_CLASSIC))
+    )
+
+
+def _column_override(
+    column: str, prop: str, value: object
+) -> dashboard_builder.DashboardFieldConfigSourceOverrides:
+    return (
+        dashboard_builder.DashboardFieldConfigSourceOverrides()
+        .matcher(dashboard_model.MatcherConfig(id_val="byName", options=column))
+        .properties([dashboard_model.DynamicConfigValue(id_val=prop, value=value)])
+    )
+
+
+def table(
+    title: str,
+    description: str,
+    queries: Sequence[Query],
+    *,
+    unit: str,
+    steps: Thresholds,
+    columns: dict[str, str],
+    column_units: dict[str, str] | None = None,
+    join_by: str | None = None,
+    links: Iterable[dashboard_builder.DashboardLink] = (),
+    width: int = 24,
+    height: int = 9,
+    sort_by: str | None = None,
+    extra: Sequence[dict] = (),
+    column_mappings: dict[str, dashboard_model.ValueMap] | None = None,
+):
+    """An instant table. `columns` maps field names (labels, "Value", "Value #B"...) to the header shown;
+    fields not named there are hidden. With several queries the frames are joined on `join_by`."""
+    panel = table_builder.Panel()
+    panel = _with_common(
+        panel,
+        title,
+        description,
+        queries,
+        unit=unit,
+        steps=steps,
+        links=links,
+        width=width,
+        height=height,
+        instant=True,
+        table=True,
+    )
+    transformations: list[dashboard_model.DataTransformerConfig] = []
+    if len(queries) > 1:
+        if join_by:
+            transformations.append(
+                dashboard_model.DataTransformerConfig(
+                    id_val="joinByField", options={"byField": join_by, "mode": "outer"}
+                )
+            )
+        else:
+            transformations.append(dashboard_model.DataTransformerConfig(id_val="merge", options={}))
+    transformations.extend(
+        dashboard_model.DataTransformerConfig(id_val=t["id"], options=t["options"]) for t in extra
+    )
+    transformations.append(
+        dashboard_model.DataTransformerConfig(
+            id_val="filterFieldsByName", options={"include": {"names": list(columns)}}
+        )
+    )
+    transformations.append(
+        dashboard_model.DataTransformerConfig(
+            id_val="organize",
+            options={
+                "indexByName": {name: index for index, name in enumerate(columns)},
+                "renameByName": dict(columns),
+                "excludeByName": {},
+            },
+        )
+    )
+    for transformation in transformations:
+        panel = panel.with_transformation(transformation)
+    overrides = [
+        _column_override(columns.get(col, col), "unit", col_unit)
+        for col, col_unit in (column_units or {}).items()
+    ]
+    overrides += [
+        _column_override(columns.get(col, col), "mappings", [mapping])
+        for col, mapping in (column_mappings or {}).items()
+    ]
+    panel = panel.overrides(overrides)
+    if sort_by:
+        panel = panel.sort_by([common_builder.TableSortByFieldState().display_name(sort_by).desc(True)])
+    return panel.show_header(True)
+
+
+def _number_conversion(*fields: str) -> dict:
+    return {
+        "id": "convertFieldType",
+        "options": {
+            "fields": {},
+            "conversions": [{"targetField": field, "destinationType": "number"} for field in fields],
+        },
+    }
+
+
+def geomap(
+    title: str,
+    description: str,
+    query: Query,
+    *,
+    layer: str,
+    layer_name: str,
+    unit: str,
+    steps: Thresholds,
+    width: int = 12,
+    height: int = 12,
+    links: Iterable[dashboard_builder.DashboardLink] = (),
+):
+    """A map of Santiago. The query returns one series per point with `latitude` and `longitude` labels
+    (joined from `smmc_concentrator_info`); the value weights the heat map or colours the marker."""
+    if layer == "heatmap":
+        config: dict = {"blur": 20, "radius": 8, "weight": {"field": "Value", "fixed": 1, "min": 0, "max": 1}}
+    else:
+        config = {
+            "showLegend": True,
+            "style": {
+                "color": {"field": "Value", "fixed": "dark-green"},
+                "opacity": 0.7,
+                "size": {"fixed": 6, "min": 4, "max": 12},
+                "symbol": {"fixed": "img/icons/marker/circle.svg", "mode": "fixed"},
+            },
+        }
+    panel = geomap_builder.Panel()
+    panel = _with_common(
+        panel,
+        title,
+        description,
+        [query],
+        unit=unit,
+        steps=steps,
+        links=links,
+        width=width,
+        height=height,
+        instant=True,
+        table=True,
+    )
+    return (
+        panel.with_transformation(
+            dashboard_model.DataTransformerConfig(
+                id_val="convertFieldType", options=_number_conversion("latitude", "longitude")["options"]
+            )
+        )
+        .color_scheme(dashboard_builder.FieldColor().mode(dashboard_model.FieldColorModeId.THRESHOLDS))
+        .view(
+            geomap_builder.MapViewConfig().id("coords").lat(MAP_CENTER[0]).lon(MAP_CENTER[1]).zoom(MAP_ZOOM)
+        )
+        .controls(
+            geomap_builder.ControlsOptions()
+            .show_zoom(True)
+            .mouse_wheel_zoom(True)
+            .show_attribution(True)
+            .show_scale(True)
+        )
+        .basemap(common_builder.MapLayerOptions().type("default").name("Basemap"))
+        .layers(
+            [
+                common_builder.MapLayerOptions()
+                .type(layer)
+                .name(layer_name)
+                .config(config)
+                .location(
+                    common_builder.FrameGeometrySource()
+                    .mode(common_model.FrameGeometrySourceMode.COORDS)
+                    .latitude("latitude")
+                    .longitude("longitude")
+                )
+                .tooltip(True)
+            ]
+        )
+        .tooltip(geomap_builder.TooltipOptions().mode(_details_tooltip()))
+    )
+
+
+def _details_tooltip():
+    from grafana_foundation_sdk.models import geomap as geomap_model
+
+    return geomap_model.TooltipMode.DETAILS
+
+
+def value_text(mapping: dict[str, tuple[str, str]]) -> dashboard_model.ValueMap:
+    """Value -> (text, colour): e.g. 1 -> UP green, 0 -> DOWN red."""
+    return dashboard_model.ValueMap(
+        options={
+            value: dashboard_model.ValueMappingResult(text=text, color=color, index=index)
+            for index, (value, (text, color)) in enumerate(mapping.items())
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Variables
+
+
+def query_variable(
+    name: str, label: str, query: str, description: str, *, include_all: bool = True, multi: bool = True
+) -> dashboard_builder.QueryVariable:
+    variable = (
+        dashboard_builder.QueryVariable(name)
+        .label(label)
+        .description(description)
+        .datasource(DATASOURCE)
+        .query(query)
+        .refresh(dashboard_model.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dashboard_model.VariableSort.ALPHABETICAL_CASE_INSENSITIVE_ASC)
+        .multi(multi)
+        .include_all(include_all)
+    )
+    if include_all:
+        variable = variable.all_value(".*").current(
+            dashboard_model.VariableOption(selected=True, text="All", value="$__all")
+        )
+    return variable
+
+
+def custom_variable(
+    name: str, label: str, values: Sequence[str], description: str
+) -> dashboard_builder.CustomVariable:
+    return (
+        dashboard_builder.CustomVariable(name)
+        .label(label)
+        .description(description)
+        .values(",".join(values))
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+        .current(dashboard_model.VariableOption(selected=True, text="All", value="$__all"))
+        .options([dashboard_model.VariableOption(selected=False, text=v, value=v) for v in values])
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Links
+
+
+def dashboard_url(key: str) -> str:
+    uid, slug = UIDS[key]
+    return f"/d/{uid}/{slug}"
+
+
+def drilldown(
+    title: str, key: str, variables: dict[str, str], *, from_fields: bool = False
+) -> dashboard_builder.DashboardLink:
+    """A data link to dashboard `key` with its variables set from the clicked series' labels
+    (`${__field.labels.X}`) or, in tables, from the clicked row (`${__data.fields.X}`)."""
+    params = []
+    for variable, label in variables.items():
+        source = f"__data.fields.{label}" if from_fields else f"__field.labels.{label}"
+        params.append(f"var-{quote(variable)}=${{{source}}}")
+    params.append("${__url_time_range}")
+    return dashboard_builder.DashboardLink(title).url(f"{dashboard_url(key)}?{'&'.join(params)}")
+
+
+def control_room_links() -> list[dashboard_builder.DashboardLink]:
+    """The menu of every Control Room dashboard, keeping time range and the shared variables."""
+    return [
+        dashboard_builder.DashboardLink("Control Room")
+        .type(dashboard_model.DashboardLinkType.DASHBOARDS)
+        .tags([FOLDER_TAG])
+        .as_dropdown(True)
+        .include_vars(True)
+        .keep_time(True)
+    ]
+
+
+def dashboard(
+    key: str,
+    title: str,
+    description: str,
+    tags: Sequence[str],
+    variables: Sequence[dashboard_builder.QueryVariable | dashboard_builder.CustomVariable],
+    sections: Sequence[tuple[str, Sequence[object]]],
+    *,
+    time_from: str = "now-24h",
+) -> dashboard_builder.Dashboard:
+    uid, _slug = UIDS[key]
+    board = (
+        dashboard_builder.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags([*BASE_TAGS, *tags])
+        .readonly()
+        .timezone("browser")
+        .time(time_from, "now")
+        .refresh("1m")
+        .tooltip(dashboard_model.DashboardCursorSync.CROSSHAIR)
+        .links(control_room_links())
+    )
+    for variable in variables:
+        board = board.with_variable(variable)
+    for row_title, panels in sections:
+        board = board.with_row(dashboard_builder.Row(row_title))
+        for panel in panels:
+            board = board.with_panel(panel)
+    return board

@@ -1,0 +1,188 @@
+"""Work orders: results of the SMMePlus work orders (HPE, LPE, technical report) and their errors."""
+
+from __future__ import annotations
+
+from smmc.dashboards import panels as p
+from smmc.dashboards.panels import Query
+
+KEY = "workorders"
+TITLE = "Work orders"
+
+RESULTS = 'smmc_workorders_total{source=~"$source"}'
+ERRORS_1D = (
+    'category_maintenance:smmc_workorder_errors:increase1d{category=~"$category",maintenance=~"$maintenance"}'
+)
+ERRORS_BY_CONCENTRATOR_1D = (
+    "concentrator_category_maintenance:smmc_workorder_errors:increase1d{"
+    'concentrator=~"$concentrator",category=~"$category",maintenance=~"$maintenance"}'
+)
+ERRORS = (
+    'smmc_workorder_errors_total{concentrator=~"$concentrator",category=~"$category",'
+    'maintenance=~"$maintenance"}'
+)
+ERROR_STEPS = ((None, "green"), (1, "orange"), (100, "red"))
+
+
+def build():
+    variables = [
+        p.custom_variable(
+            "source",
+            "Report",
+            ["hpe", "lpe", "technical"],
+            "Work-order report: HPE (high priority), LPE (normal/low priority), technical.",
+        ),
+        p.query_variable(
+            "category",
+            "Error category",
+            "label_values(smmc_workorder_errors_total, category)",
+            "Work-order error category from the catalog of the seed's error table.",
+        ),
+        p.query_variable(
+            "maintenance",
+            "Prescribed action",
+            "label_values(smmc_workorder_errors_total, maintenance)",
+            "What the seed's table prescribes for the error: remote, retry, specialist, field.",
+        ),
+        p.query_variable(
+            "concentrator",
+            "Concentrator",
+            "label_values(smmc_workorder_errors_total, concentrator)",
+            "Concentrator the work order ran against.",
+        ),
+    ]
+    results = [
+        p.timeseries(
+            "Work-order results per hour, by outcome",
+            "Work orders whose result was ingested in each hour, ok or error.",
+            [Query(f"sum by (outcome) (increase({RESULTS}[1h]))", "{{outcome}}")],
+            unit="short",
+            steps=p.OK_ONLY,
+            bars=True,
+            stacked=True,
+            interval="1h",
+        ),
+        p.timeseries(
+            "Work orders in the last day, by report and outcome",
+            "Work orders of the last 24 hours per report (hpe, lpe, technical) and outcome.",
+            [
+                Query(
+                    'source_outcome:smmc_workorders:increase1d{source=~"$source"}', "{{source}}: {{outcome}}"
+                )
+            ],
+            unit="short",
+            steps=p.OK_ONLY,
+        ),
+        p.bargauge(
+            "Results by activity and outcome",
+            "Work orders in the dashboard's time range per activity (reachability, commissioning, "
+            "meter reading...) and outcome.",
+            [
+                Query(
+                    f"sort_desc(sum by (activity, outcome) (increase({RESULTS}[$__range])))",
+                    "{{activity}}: {{outcome}}",
+                )
+            ],
+            unit="short",
+            steps=p.OK_ONLY,
+            width=16,
+        ),
+        p.stat(
+            "Share of work orders in error",
+            "Work orders with outcome error as a share of all work orders in the time range.",
+            [
+                Query(
+                    f'sum(increase(smmc_workorders_total{{source=~"$source",outcome="error"}}[$__range])) '
+                    f"/ sum(increase({RESULTS}[$__range]))"
+                )
+            ],
+            unit="percentunit",
+            steps=((None, "green"), (0.05, "orange"), (0.2, "red")),
+            width=8,
+            height=8,
+        ),
+    ]
+    errors = [
+        p.piechart(
+            "Errors by category, last day",
+            "Work-order errors of the last 24 hours per error category.",
+            [Query(f"sum by (category) ({ERRORS_1D})", "{{category}}")],
+            unit="short",
+            width=8,
+        ),
+        p.bargauge(
+            "Errors by prescribed action, last day",
+            "Work-order errors of the last 24 hours per action the seed's error table prescribes "
+            "(the maintenance rung).",
+            [Query(f"sort_desc(sum by (maintenance) ({ERRORS_1D}))", "{{maintenance}}")],
+            unit="short",
+            steps=ERROR_STEPS,
+            width=8,
+        ),
+        p.bargauge(
+            "Top 10 concentrators by errors, last day",
+            "Concentrators with the most work-order errors in the last 24 hours. Click one for its "
+            "status word.",
+            [Query(f"topk(10, sum by (concentrator) ({ERRORS_BY_CONCENTRATOR_1D}))", "{{concentrator}}")],
+            unit="short",
+            steps=ERROR_STEPS,
+            width=8,
+            links=[
+                p.drilldown(
+                    "Concentrator ${__field.labels.concentrator}",
+                    "concentrators",
+                    {"concentrator": "concentrator"},
+                )
+            ],
+        ),
+        p.timeseries(
+            "Errors per hour, by category",
+            "Work-order errors ingested in each hour, per error category.",
+            [Query(f"sum by (category) (increase({ERRORS}[1h]))", "{{category}}")],
+            unit="short",
+            steps=p.OK_ONLY,
+            bars=True,
+            stacked=True,
+            interval="1h",
+            width=24,
+        ),
+    ]
+    persistent = [
+        p.table(
+            "Concentrators with persistent errors",
+            "Per concentrator and error category, the fewest errors seen in any 24-hour window of the "
+            'last 3 days: above zero means the error came back every day (the seed\'s "if persist"). '
+            "Click a row for the concentrator.",
+            [
+                Query(f"topk(20, min_over_time({ERRORS_BY_CONCENTRATOR_1D}[3d]))"),
+                Query(f"topk(20, {ERRORS_BY_CONCENTRATOR_1D})"),
+            ],
+            unit="short",
+            steps=p.ANY_IS_BAD,
+            columns={
+                "concentrator": "Concentrator",
+                "category": "Category",
+                "maintenance": "Action",
+                "Value #A": "Fewest errors per day, 3 days",
+                "Value #B": "Errors, last day",
+            },
+            sort_by="Fewest errors per day, 3 days",
+            height=10,
+            links=[
+                p.drilldown(
+                    "Concentrator ${__data.fields.concentrator}",
+                    "concentrators",
+                    {"concentrator": "concentrator"},
+                    from_fields=True,
+                )
+            ],
+        ),
+    ]
+    return p.dashboard(
+        KEY,
+        TITLE,
+        "SMMePlus work orders: results by activity and outcome, errors by category and prescribed action, "
+        "concentrators whose errors persist.",
+        ["workorders", "smmeplus"],
+        variables,
+        [("Results", results), ("Errors", errors), ("Persistent errors", persistent)],
+    )
