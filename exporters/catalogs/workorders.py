@@ -74,7 +74,10 @@ def split_prefix(text: str) -> tuple[str | None, str | None, str]:
         else:
             break
         pos = m.end()
-    return activity, tb_ack, _SPACES.sub(" ", text[pos:]).strip()
+    detail = _SPACES.sub(" ", text[pos:]).strip()
+    if not detail and tb_ack is None:  # "[REDACTED]" alone is a detail, not an activity with no result
+        return None, None, _SPACES.sub(" ", text).strip()
+    return activity, tb_ack, detail
 
 
 class WoErrorCatalog:
