@@ -1,0 +1,100 @@
+"""`smmc receiver`: the alert -> action webhook receiver (default port 9820)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from receiver.config import ConfigError, load_config
+from receiver.store import open_store
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"--listen wants HOST:PORT, got {text!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def read_token(token_file: str | None) -> str | None:
+    if token_file:
+        token = Path(token_file).read_text(encoding="utf-8").strip()
+        if not token:
+            raise ValueError(f"token file {token_file} is empty")
+        return token
+    return os.environ.get("SMMC_RECEIVER_TOKEN") or None
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="smmc receiver", description=__doc__)
+    parser.add_argument("--config", default="alertmanager/actions.yml", help="the action map (YAML)")
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("SMMC_RECEIVER_DB"),
+        help="database: a SQLite path or sqlite:///PATH (default data/receiver.db), or "
+        "postgresql://... (env SMMC_RECEIVER_DB)",
+    )
+    parser.add_argument(
+        "--listen",
+        type=parse_listen,
+        default=parse_listen("0.0.0.0:9820"),
+        help="HOST:PORT (default 0.0.0.0:9820)",
+    )
+    parser.add_argument("--token-file", help="file with the webhook bearer token (else $SMMC_RECEIVER_TOKEN)")
+    parser.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024)
+    parser.add_argument("--worker-threads", type=int, default=2)
+    parser.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="accept and store only; do not dispatch (another replica dispatches)",
+    )
+    parser.add_argument("--check-config", action="store_true", help="validate the action map and exit")
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"smmc receiver: {exc}", file=sys.stderr)
+        return 2
+    if args.check_config:
+        print(f"{args.config}: {len(config.rules)} rules, receivers {sorted(config.receivers)}: OK")
+        return 0
+    try:
+        token = read_token(args.token_file)
+    except (OSError, ValueError) as exc:
+        print(f"smmc receiver: {exc}", file=sys.stderr)
+        return 2
+    if token is None:
+        print(
+            "smmc receiver: no webhook token: set SMMC_RECEIVER_TOKEN or pass --token-file", file=sys.stderr
+        )
+        return 2
+    try:
+        store = open_store(args.db)
+    except Exception as exc:
+        print(f"smmc receiver: cannot open the database: {exc}", file=sys.stderr)
+        return 1
+
+    import uvicorn
+
+    from receiver.service import build_receiver
+
+    receiver = build_receiver(
+        config,
+        store,
+        token,
+        run_worker=not args.no_worker,
+        worker_threads=args.worker_threads,
+        max_body_bytes=args.max_body_bytes,
+    )
+    host, port = args.listen
+    uvicorn.run(receiver.app, host=host, port=port, log_level=args.log_level.lower(), access_log=False)
+    store.close()
+    return 0

@@ -1,0 +1,97 @@
+"""The receiver's own metrics (names are a contract with the rules and dashboards; see docs/metrics.md)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from receiver.store import Store
+
+
+class _OutboxCollector(Collector):
+    """Outbox gauges read from the store at scrape time, so they survive restarts and replicas agree."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily("smmc_receiver_store_up", "1 if the receiver's database answered this scrape.")
+        try:
+            stats = self.store.outbox_stats(time.time())
+        except Exception:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        for name, key, text in (
+            (
+                "smmc_receiver_outbox_depth",
+                "depth",
+                "Actions waiting in the outbox (pending, retry, dispatching).",
+            ),
+            (
+                "smmc_receiver_outbox_oldest_age_seconds",
+                "oldest_age",
+                "Age of the oldest action still waiting in the outbox (0 when empty).",
+            ),
+            (
+                "smmc_receiver_actions_awaiting_approval",
+                "awaiting_approval",
+                "Actions held until a human approves them through the API.",
+            ),
+            (
+                "smmc_receiver_last_dispatch_success_timestamp_seconds",
+                "last_dispatch_success",
+                "Unix time of the last action dispatched successfully (0 if never).",
+            ),
+            (
+                "smmc_receiver_watchdog_last_seen_timestamp_seconds",
+                "watchdog_last_seen",
+                "Unix time the Watchdog (dead man's switch) notification was last received (0 if never).",
+            ),
+        ):
+            g = GaugeMetricFamily(name, text)
+            g.add_metric([], stats[key])
+            yield g
+
+
+class ReceiverMetrics:
+    def __init__(self, store: Store) -> None:
+        self.registry = CollectorRegistry()
+        self.notifications = Counter(
+            "smmc_receiver_notifications_total",
+            "Webhook notifications by receiver and outcome (accepted, duplicate, rejected).",
+            ["receiver", "status"],
+            registry=self.registry,
+        )
+        self.actions = Counter(
+            "smmc_receiver_actions_total",
+            "Action decisions by action type and result (success, failed, retry, dry_run, suppressed, "
+            "awaiting_approval, approved, rejected, recorded).",
+            ["action", "result"],
+            registry=self.registry,
+        )
+        self.dispatch_seconds = Histogram(
+            "smmc_receiver_dispatch_duration_seconds",
+            "Time one dispatch to an external system took.",
+            ["action"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.intake_seconds = Histogram(
+            "smmc_receiver_intake_commit_duration_seconds",
+            "Time from a webhook's arrival at the writer to its durable commit.",
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+        )
+        self.store_errors = Counter(
+            "smmc_receiver_store_errors_total",
+            "Database errors (the webhook was answered 503).",
+            registry=self.registry,
+        )
+        self.registry.register(_OutboxCollector(store))

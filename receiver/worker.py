@@ -1,0 +1,254 @@
+"""The outbox worker: claim due actions, pass the safety gates, dispatch, record the outcome.
+
+Crash safety: an action is claimed with a lease; a worker killed mid-dispatch leaves it `dispatching`
+until the lease expires (or the receiver restarts and reclaims it), and the adapters are idempotent
+towards their systems, so the re-run neither loses nor doubles the action.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from receiver.adapters import AdapterError, Outcome, request_preview
+from receiver.config import Config
+from receiver.metrics import ReceiverMetrics
+from receiver.store import ActionRow, Store
+
+log = logging.getLogger("smmc.receiver.worker")
+
+
+class Adapter(Protocol):
+    def dispatch(self, action: ActionRow, context: dict[str, Any]) -> Outcome: ...
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        adapters: dict[str, Adapter],
+        metrics: ReceiverMetrics,
+        clock: Callable[[], float] = time.time,
+        batch: int = 8,
+        threads: int = 2,
+        reclaim_on_start: bool = True,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.adapters = adapters
+        self.metrics = metrics
+        self.clock = clock
+        self.batch = batch
+        self.threads = threads
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.reclaim_on_start = reclaim_on_start
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.reclaim_on_start:
+            self.reclaim_abandoned()
+        self._stop.clear()
+        for i in range(self.threads):
+            t = threading.Thread(target=self._loop, name=f"smmc-outbox-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        for t in self._threads:
+            t.join(timeout)
+        self._threads.clear()
+
+    def alive(self) -> bool:
+        return bool(self._threads) and all(t.is_alive() for t in self._threads)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def reclaim_abandoned(self) -> int:
+        """At start: actions a previous process left `dispatching` become due now (this process owns the
+        database file; with PostgreSQL and several replicas, only expired leases are reclaimed)."""
+        if self.store.engine != "sqlite":
+            return 0
+        now = self.clock()
+        with self.store.transaction() as tx:
+            rows = tx.all("SELECT id FROM actions WHERE status = 'dispatching'")
+            for (action_id,) in rows:
+                tx.execute("UPDATE actions SET lease_until = ? WHERE id = ?", (now - 1, action_id))
+                tx.ledger("reclaimed_after_restart", {}, now, action_id=action_id)
+        return len(rows)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                done = self.run_once()
+            except Exception:
+                log.exception("outbox worker iteration failed")
+                done = 0
+            if done == 0:
+                self._wake.wait(self.config.worker.poll_interval_seconds)
+                self._wake.clear()
+
+    # -- one pass ----------------------------------------------------------------------------------------
+    def run_once(self) -> int:
+        claimed = self.store.claim_due(self.clock(), self.config.worker.lease_seconds, self.batch)
+        for action in claimed:
+            self.process(action)
+        return len(claimed)
+
+    def drain(self, max_rounds: int = 1000) -> int:
+        """Process until nothing is due (tests and the benchmark); returns how many were processed."""
+        total = 0
+        for _ in range(max_rounds):
+            n = self.run_once()
+            if n == 0:
+                break
+            total += n
+        return total
+
+    def process(self, action: ActionRow) -> None:
+        now = self.clock()
+        type_cfg = self.config.action_types[action.action]
+        context: dict[str, Any] = {}
+        if action.phase == "storm":
+            context = self._storm_context(action)
+        if type_cfg.dry_run or action.dry_run:
+            self._finish(action, "dry_run", None, {"would_send": request_preview(action)}, now)
+            return
+        if action.phase in ("fire", "storm"):
+            gate = self._gate(action, now)
+            if gate is not None:
+                self._finish(action, "suppressed", None, gate, now)
+                return
+        adapter = self.adapters.get(action.action)
+        if adapter is None:
+            self._finish(action, "failed", None, {"error": f"no adapter for {action.action}"}, now)
+            return
+        started = time.perf_counter()
+        try:
+            outcome = adapter.dispatch(action, context)
+        except AdapterError as exc:
+            outcome = Outcome(
+                "retry" if exc.retryable else "failed",
+                None,
+                {"error": str(exc), "http_status": exc.status},
+                exc.retry_after,
+            )
+        except Exception as exc:  # a bug or an unexpected answer: retry, never drop
+            log.exception("dispatch of action %s raised", action.id)
+            outcome = Outcome("retry", None, {"error": f"{type(exc).__name__}: {exc}"})
+        self.metrics.dispatch_seconds.labels(action.action).observe(time.perf_counter() - started)
+        now = self.clock()
+        if outcome.result == "success":
+            self._finish(action, "succeeded", outcome.external_id, outcome.detail, now)
+        elif outcome.result == "retry" and action.attempts < self.config.worker.max_attempts:
+            self._retry(action, outcome, now)
+        elif outcome.result == "retry":
+            detail = {**outcome.detail, "gave_up_after_attempts": action.attempts}
+            self._finish(action, "failed", None, detail, now)
+        else:
+            self._finish(action, "failed", None, outcome.detail, now)
+
+    # -- gates ---------------------------------------------------------------------------------------------
+    def _gate(self, action: ActionRow, now: float) -> dict[str, Any] | None:
+        cfg = self.config.action_types[action.action]
+        with self.store.transaction() as tx:
+            if cfg.cooldown_seconds > 0 and action.phase == "fire":
+                row = tx.one(
+                    "SELECT id, finished_at FROM actions WHERE action = ? AND correlation_key = ? "
+                    "AND id <> ? AND status = 'succeeded' AND phase = 'fire' AND finished_at >= ? "
+                    "ORDER BY finished_at DESC LIMIT 1",
+                    (action.action, action.correlation_key, action.id, now - cfg.cooldown_seconds),
+                )
+                if row is not None:
+                    return {
+                        "reason": "cooldown",
+                        "cooldown_seconds": cfg.cooldown_seconds,
+                        "previous_action_id": row[0],
+                    }
+            if cfg.max_per_hour is not None:
+                (count,) = tx.one(
+                    "SELECT COUNT(*) FROM actions WHERE action = ? AND status = 'succeeded' "
+                    "AND phase IN ('fire', 'storm') AND finished_at >= ?",
+                    (action.action, now - 3600),
+                )
+                if count >= cfg.max_per_hour:
+                    return {"reason": "hourly_budget", "max_per_hour": cfg.max_per_hour, "last_hour": count}
+        return None
+
+    def _storm_context(self, action: ActionRow) -> dict[str, Any]:
+        with self.store.transaction() as tx:
+            rows = tx.all(
+                "SELECT labels FROM actions WHERE parent_id = ? ORDER BY id LIMIT 500", (action.id,)
+            )
+            (count,) = tx.one("SELECT alert_count FROM storms WHERE parent_action_id = ?", (action.id,))
+        import json
+
+        return {"storm_children": [json.loads(r[0]) for r in rows], "storm_count": count}
+
+    # -- outcomes ------------------------------------------------------------------------------------------
+    def _still_ours(self, tx: Any, action: ActionRow) -> bool:
+        row = tx.one("SELECT status, attempts FROM actions WHERE id = ?", (action.id,))
+        return row is not None and row[0] == "dispatching" and int(row[1]) == action.attempts
+
+    def _finish(
+        self, action: ActionRow, status: str, external_id: str | None, detail: dict[str, Any], now: float
+    ) -> None:
+        with self.store.transaction() as tx:
+            if not self._still_ours(tx, action):
+                tx.ledger(
+                    "stale_result_discarded",
+                    {"status": status, "external_id": external_id, **detail},
+                    now,
+                    action_id=action.id,
+                )
+                return
+            tx.execute(
+                "UPDATE actions SET status = ?, external_id = COALESCE(?, external_id), lease_until = NULL, "
+                "last_error = ?, updated_at = ?, finished_at = ? WHERE id = ?",
+                (status, external_id, detail.get("error"), now, now, action.id),
+            )
+            tx.ledger(
+                status,
+                {"external_id": external_id, "attempt": action.attempts, **detail},
+                now,
+                action_id=action.id,
+            )
+            if status == "succeeded":
+                tx.set_state("last_dispatch_success", now)
+        result = {"succeeded": "success"}.get(status, status)
+        self.metrics.actions.labels(action.action, result).inc()
+
+    def _retry(self, action: ActionRow, outcome: Outcome, now: float) -> None:
+        w = self.config.worker
+        backoff = min(w.backoff_max_seconds, w.backoff_initial_seconds * 2 ** max(0, action.attempts - 1))
+        backoff *= random.uniform(0.8, 1.2)  # jitter: many actions failing together do not retry together
+        delay = max(backoff, outcome.retry_after or 0.0)
+        with self.store.transaction() as tx:
+            if not self._still_ours(tx, action):
+                return
+            tx.execute(
+                "UPDATE actions SET status = 'retry', next_attempt_at = ?, lease_until = NULL, "
+                "last_error = ?, updated_at = ? WHERE id = ?",
+                (now + delay, outcome.detail.get("error"), now, action.id),
+            )
+            tx.ledger(
+                "retry_scheduled",
+                {
+                    "attempt": action.attempts,
+                    "delay_seconds": round(delay, 3),
+                    "retry_after": outcome.retry_after,
+                    **outcome.detail,
+                },
+                now,
+                action_id=action.id,
+            )
+        self.metrics.actions.labels(action.action, "retry").inc()
