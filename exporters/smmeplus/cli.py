@@ -1,0 +1,171 @@
+"""`smmc exporter smmeplus`: SMMePlus head-end files (SWE, HPE, LPE, CSW, work orders, status words) as
+Prometheus metrics. Every option also comes from an environment variable SMMC_SMMEPLUS_<OPTION>."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from exporters.catalogs import CatalogError, load_catalogs
+from exporters.core.exposition import Exposition
+from exporters.core.inbox import Inbox
+from exporters.core.server import ExporterServer, parse_listen
+
+from .source import DEFAULT_PER_METER_SERIES_LIMIT, SmmePlusSource
+
+log = logging.getLogger("smmc.exporter.smmeplus")
+
+DEFAULT_PORT = 9810
+ENV_PREFIX = "SMMC_SMMEPLUS_"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(ENV_PREFIX + name, default)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="smmc exporter smmeplus",
+        description="Export the SMMePlus head-end's daily files as Prometheus metrics. "
+        "Files are dropped into the inbox (write under a temporary name, then rename; see docs/ingest.md).",
+    )
+    p.add_argument("--inbox", default=_env("INBOX"), help="directory the head-end files land in [INBOX]")
+    p.add_argument(
+        "--inventory",
+        default=_env("INVENTORY"),
+        help="directory with concentrators.csv and meters.csv, or one such file [INVENTORY]",
+    )
+    p.add_argument(
+        "--state-dir",
+        default=_env("STATE_DIR"),
+        help="ledger and processed files (default: <inbox>/.smmc-state) [STATE_DIR]",
+    )
+    p.add_argument("--listen", default=_env("LISTEN", f"0.0.0.0:{DEFAULT_PORT}"), help="host:port [LISTEN]")
+    p.add_argument(
+        "--per-meter-series-limit",
+        type=int,
+        default=int(_env("PER_METER_SERIES_LIMIT", str(DEFAULT_PER_METER_SERIES_LIMIT))),
+        help="most smmc_meter_flag_active series exposed [PER_METER_SERIES_LIMIT]",
+    )
+    p.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=float(_env("SETTLE_SECONDS", "2")),
+        help="a file written in place is read once unchanged for this long [SETTLE_SECONDS]",
+    )
+    p.add_argument(
+        "--scan-interval",
+        type=float,
+        default=float(_env("SCAN_INTERVAL", "2")),
+        help="seconds between inbox scans [SCAN_INTERVAL]",
+    )
+    p.add_argument(
+        "--once",
+        action="store_true",
+        default=_env("ONCE", "") in ("1", "true", "yes"),
+        help="ingest what the inbox holds, print the exposition to stdout and exit [ONCE]",
+    )
+    p.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"), help="[LOG_LEVEL]")
+    return p
+
+
+class Exporter:
+    """The wiring: catalogs, source, inbox and HTTP server. Used by `main` and by tests."""
+
+    def __init__(
+        self,
+        inbox: Path,
+        state_dir: Path | None = None,
+        inventory: Path | None = None,
+        per_meter_series_limit: int = DEFAULT_PER_METER_SERIES_LIMIT,
+        settle_seconds: float = 2.0,
+    ) -> None:
+        self.exposition = Exposition()
+        self.source = SmmePlusSource(
+            load_catalogs(), self.exposition, inventory, per_meter_series_limit=per_meter_series_limit
+        )
+        self.inbox = Inbox(
+            Path(inbox),
+            Path(state_dir) if state_dir else Path(inbox) / ".smmc-state",
+            self.source,
+            settle_seconds,
+        )
+        self.source.files_rejected = self.inbox.files_rejected
+        self.ready = threading.Event()
+
+    def restore(self) -> list[str]:
+        """Inventory, then counters and the newest file of each kind, then the first publish."""
+        self.source.refresh_inventory(force=True)
+        replayed = self.inbox.restore()
+        self.source.publish_all()
+        self.ready.set()
+        return replayed
+
+    def scan(self) -> list:
+        self.source.refresh_inventory()
+        records = self.inbox.scan()
+        for record in records:
+            if record.status == "rejected":
+                self.source.file_rejected(record.kind)
+        return records
+
+    def run(self, stop: threading.Event, interval: float) -> None:
+        while not stop.is_set():
+            try:
+                self.scan()
+            except Exception:  # the exporter never dies of its input
+                log.exception("inbox scan failed; retrying in %.0fs", interval)
+            stop.wait(interval)
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not args.inbox:
+        print("smmc exporter smmeplus: --inbox (or SMMC_SMMEPLUS_INBOX) is required", file=sys.stderr)
+        return 2
+    if args.per_meter_series_limit < 0:
+        print("smmc exporter smmeplus: --per-meter-series-limit must be >= 0", file=sys.stderr)
+        return 2
+    try:
+        exporter = Exporter(
+            Path(args.inbox),
+            Path(args.state_dir) if args.state_dir else None,
+            Path(args.inventory) if args.inventory else None,
+            args.per_meter_series_limit,
+            0.0 if args.once else args.settle_seconds,
+        )
+    except CatalogError as exc:
+        print(f"smmc exporter smmeplus: catalog error: {exc}", file=sys.stderr)
+        return 2
+    if args.once:
+        exporter.restore()
+        exporter.scan()
+        sys.stdout.buffer.write(exporter.exposition.body())
+        return 0
+    try:
+        host, port = parse_listen(args.listen, DEFAULT_PORT)
+    except ValueError as exc:
+        print(f"smmc exporter smmeplus: {exc}", file=sys.stderr)
+        return 2
+    server = ExporterServer(
+        exporter.exposition, host, port, title="smmc SMMePlus exporter", ready=exporter.ready.is_set
+    ).start()
+    log.info("listening on %s:%d; inbox %s", host, server.port, args.inbox)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    replayed = exporter.restore()
+    log.info("state restored (replayed: %s)", ", ".join(replayed) or "nothing")
+    exporter.run(stop, args.scan_interval)
+    server.stop()
+    exporter.inbox.ledger.close()
+    return 0

@@ -1,0 +1,274 @@
+"""The SMMePlus exporter's metric families, built from its state at ingest time (never at scrape time).
+
+docs/metrics.md ("SMMePlus exporter") documents every name here; dashboards and rules depend on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from exporters.catalogs import Catalogs, MeterFlag
+from exporters.core.exposition import MetricFamily, counter, gauge
+
+from . import kinds
+from .inventory import Inventory
+
+if TYPE_CHECKING:
+    from .source import Counters
+
+
+def catalog_families(cat: Catalogs) -> list[MetricFamily]:
+    flag_info = gauge(
+        "smmc_meter_flag_info",
+        "Every meter status-word flag of the catalog, with its category, severity and maintenance rung.",
+        ["flag", "word", "bit", "category", "severity", "maintenance", "per_meter"],
+    )
+    for f in cat.meter_flags:
+        flag_info.add(
+            [f.acronym, f.word, f.bit, f.category, f.severity, f.maintenance, str(f.per_meter).lower()], 1
+        )
+    csw_info = gauge(
+        "smmc_concentrator_flag_info",
+        "Every concentrator status-word (CSW) flag of the catalog: its letter, name, bit and alarm polarity.",
+        ["flag", "name", "bit", "polarity", "priority", "inferred_bit"],
+    )
+    for c in cat.csw_flags:
+        csw_info.add([c.letter, c.name, c.bit, c.polarity, c.priority, str(c.inferred_bit).lower()], 1)
+    return [flag_info, csw_info]
+
+
+def inventory_families(inventory: Inventory) -> list[MetricFamily]:
+    info = gauge(
+        "smmc_concentrator_info",
+        "A concentrator of the inventory: its comuna, coordinates and the OpenGate modem that carries it.",
+        ["concentrator", "comuna", "latitude", "longitude", "modem"],
+    )
+    c = inventory.concentrators
+    if len(c):
+        info.add_columns([c.index, c["comuna"], c["latitude"], c["longitude"], c["modem"]], [1] * len(c))
+    meters = gauge(
+        "smmc_meters",
+        'Meters in the inventory by comuna and "Medicion en TD" (measured at the transformer).',
+        ["comuna", "measured_at_td"],
+    )
+    if len(inventory.meters):
+        m = inventory.meters
+        comuna, td = inventory.meter_comuna_and_td(
+            m.index.to_numpy(dtype=object), m["concentrator"].to_numpy()
+        )
+        grouped = pd.DataFrame({"comuna": comuna, "td": td}).groupby(["comuna", "td"]).size()
+        meters.add_columns(
+            [grouped.index.get_level_values(0), grouped.index.get_level_values(1)],
+            grouped.to_numpy().tolist(),
+        )
+    return [info, meters]
+
+
+def meter_families(
+    flags: Sequence[MeterFlag],
+    inventory: Inventory,
+    active: pd.DataFrame,
+    per_meter: pd.DataFrame,
+    swe_meters: pd.DataFrame,
+) -> list[MetricFamily]:
+    acronyms = np.array([f.acronym for f in flags], dtype=object)
+    with_flag = gauge(
+        "smmc_meters_with_active_flag",
+        "Meters whose flag is active in the newest state (SWE isactive, decoded status words), "
+        "by concentrator.",
+        ["concentrator", "comuna", "flag"],
+    )
+    if len(active):
+        grouped = active.groupby(["concentrator", "flag"], sort=True).size()
+        concentrators = grouped.index.get_level_values(0).to_numpy(dtype=object)
+        with_flag.add_columns(
+            [
+                concentrators,
+                inventory.concentrator_comuna(concentrators),
+                acronyms[grouped.index.get_level_values(1).to_numpy()],
+            ],
+            grouped.to_numpy().tolist(),
+        )
+    flag_active = gauge(
+        "smmc_meter_flag_active",
+        "1 for each meter with an active per-meter flag (catalog per_meter), "
+        "capped by --per-meter-series-limit.",
+        ["meter", "concentrator", "flag"],
+    )
+    if len(per_meter):
+        flag_active.add_columns(
+            [per_meter["meter"], per_meter["concentrator"], acronyms[per_meter["flag"].to_numpy()]],
+            [1] * len(per_meter),
+        )
+    with_events = gauge(
+        "smmc_meters_with_events",
+        'Meters with at least one event or alarm in the newest SWE file, by comuna and "Medicion en TD".',
+        ["comuna", "measured_at_td"],
+    )
+    events = gauge(
+        "smmc_meter_events",
+        'Event rows in the newest SWE file, by comuna and "Medicion en TD".',
+        ["comuna", "measured_at_td"],
+    )
+    if len(swe_meters):
+        comuna, td = inventory.meter_comuna_and_td(
+            swe_meters["meter"].to_numpy(dtype=object), swe_meters["concentrator"].to_numpy(dtype=object)
+        )
+        frame = pd.DataFrame({"comuna": comuna, "td": td, "rows": swe_meters["rows"].to_numpy()})
+        grouped = frame.groupby(["comuna", "td"], sort=True)["rows"].agg(["size", "sum"])
+        labels = [grouped.index.get_level_values(0), grouped.index.get_level_values(1)]
+        with_events.add_columns(labels, grouped["size"].to_numpy().tolist())
+        events.add_columns(labels, grouped["sum"].to_numpy().tolist())
+    return [with_flag, flag_active, with_events, events]
+
+
+def csw_families(cat: Catalogs, inventory: Inventory, csw: pd.DataFrame) -> list[MetricFamily]:
+    word = gauge(
+        "smmc_concentrator_status_word",
+        "The raw 24-bit concentrator status word (CSW) of the newest report.",
+        ["concentrator"],
+    )
+    condition = gauge(
+        "smmc_concentrator_condition",
+        "1 for each CSW flag in its alarm state (by the catalog's polarity) in the newest report.",
+        ["concentrator", "comuna", "flag", "priority"],
+    )
+    reachable = gauge(
+        "smmc_concentrator_reachable",
+        "1 when the newest CSW report marks the concentrator reachable, else 0.",
+        ["concentrator"],
+    )
+    stamp = gauge(
+        "smmc_concentrator_status_word_timestamp_seconds",
+        "When the concentrator last updated its status word (laststatuswordupdate_utc), Unix seconds.",
+        ["concentrator"],
+    )
+    if len(csw):
+        names = csw.index.to_numpy(dtype=object)
+        values = csw["csw"].to_numpy()
+        word.add_columns([names], values.tolist())
+        reachable.add_columns([names], csw["reachable"].to_numpy().tolist())
+        stamp.add_columns([names], csw["timestamp"].to_numpy().tolist())
+        distinct = {int(v): cat.decode_csw(int(v)).alarms for v in np.unique(values)}
+        alarmed = [(i, a) for i, v in enumerate(values.tolist()) for a in distinct[v]]
+        if alarmed:
+            rows = np.array([i for i, _ in alarmed])
+            comunas = inventory.concentrator_comuna(names)
+            condition.add_columns(
+                [
+                    names[rows],
+                    comunas[rows],
+                    [a.letter for _, a in alarmed],
+                    [a.priority for _, a in alarmed],
+                ],
+                [1] * len(alarmed),
+            )
+    return [word, condition, reachable, stamp]
+
+
+def _counter_family(
+    counters: Counters, field: str, name: str, help_text: str, labels: Sequence[str]
+) -> MetricFamily:
+    family = counter(name, help_text, labels)
+    family.add_many(sorted(counters.get(field).items()))
+    return family
+
+
+def counter_families(counters: Counters) -> list[MetricFamily]:
+    return [
+        _counter_family(
+            counters,
+            "meter_events",
+            "smmc_meter_events_total",
+            "SWE event rows ingested.",
+            ["concentrator", "flag"],
+        ),
+        _counter_family(
+            counters,
+            "workorders",
+            "smmc_workorders_total",
+            "Work-order results ingested (HPE, LPE and the technical work-order report), by outcome.",
+            ["source", "activity", "outcome"],
+        ),
+        _counter_family(
+            counters,
+            "workorder_errors",
+            "smmc_workorder_errors_total",
+            "Failed work orders by concentrator and the catalog's error category and maintenance rung.",
+            ["concentrator", "category", "maintenance"],
+        ),
+        _counter_family(
+            counters,
+            "commissioning",
+            "smmc_meter_commissioning_total",
+            "Meter commissioning and decommissioning events (LPE).",
+            ["event"],
+        ),
+        _counter_family(
+            counters,
+            "series_dropped",
+            "smmc_series_dropped_total",
+            "Series left out by a series limit, summed over every state build from an ingested file.",
+            ["metric"],
+        ),
+        _counter_family(
+            counters,
+            "unlisted_bits",
+            "smmc_meter_unlisted_bits_total",
+            "Status-word rows with a set bit the catalog does not list, by word and bit.",
+            ["word", "bit"],
+        ),
+    ]
+
+
+def health_families(
+    up: Mapping[str, int],
+    counters: Counters,
+    files_rejected: Mapping[str, int],
+    inventory: Inventory,
+    inventory_up: int,
+    inventory_path: Path | None,
+) -> list[MetricFamily]:
+    up_family = gauge(
+        "smmc_source_up",
+        "1 when the newest file of the kind was ingested (or the inventory loaded), 0 when it was set aside "
+        "or none has arrived yet.",
+        ["kind"],
+    )
+    for kind in kinds.KINDS:
+        up_family.add([kind.name], up.get(kind.name, 0))
+    if inventory_path is not None:
+        up_family.add(["inventory"], inventory_up)
+    last = gauge(
+        "smmc_source_last_ingest_timestamp_seconds",
+        "When a file of the kind was last ingested (or the inventory loaded), Unix seconds.",
+        ["kind"],
+    )
+    for kind, ts in sorted(counters.last_ingest.items()):
+        last.add([kind], ts)
+    rows = counter("smmc_source_rows_total", "Rows ingested, by file kind.", ["kind"])
+    for kind in kinds.KINDS:
+        rows.add([kind.name], counters.rows.get((kind.name,), 0))
+    rejected = counter(
+        "smmc_source_rows_rejected_total", "Rows skipped, by file kind and reason.", ["kind", "reason"]
+    )
+    rejected.add_many(sorted(counters.rows_rejected.items()))
+    files = counter(
+        "smmc_source_files_rejected_total",
+        "Files moved to rejected/ (unreadable, unrecognised, wrong header, no valid row), by kind.",
+        ["kind"],
+    )
+    for kind in sorted({*(k.name for k in kinds.KINDS), *files_rejected}):
+        files.add([kind], files_rejected.get(kind, 0))
+    inventory_rejected = gauge(
+        "smmc_inventory_rows_rejected",
+        "Rows of the loaded inventory that were skipped, by reason.",
+        ["reason"],
+    )
+    inventory_rejected.add_many(((r,), n) for r, n in sorted(inventory.rows_rejected.items()) if n)
+    return [up_family, last, rows, rejected, files, inventory_rejected]

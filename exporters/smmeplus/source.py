@@ -1,0 +1,348 @@
+"""The SMMePlus source: folds each ingested file into the exporter's state and publishes its metrics.
+
+State metrics show the newest file of each kind; counters count each row once, across restarts (their
+state is persisted in the inbox ledger with every ingested file, see `exporters.core.inbox`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from exporters.catalogs import Catalogs
+from exporters.core.exposition import Exposition
+from exporters.core.inbox import FileRejected, IngestOutcome
+
+from . import kinds, metrics, readers
+from .inventory import Inventory, InventoryError, load_inventory
+
+log = logging.getLogger(__name__)
+
+FLAG_ACTIVE_METRIC = "smmc_meter_flag_active"
+DEFAULT_PER_METER_SERIES_LIMIT = 10_000
+SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+_SEP = "\t"
+
+
+class Counters:
+    """The source's cumulative counters, keyed by label-value tuples; JSON round-trip for the ledger."""
+
+    FIELDS = (
+        "rows",  # (kind,)
+        "rows_rejected",  # (kind, reason)
+        "meter_events",  # (concentrator, flag)
+        "workorders",  # (source, activity, outcome)
+        "workorder_errors",  # (concentrator, category, maintenance)
+        "commissioning",  # (event,)
+        "series_dropped",  # (metric,)
+        "unlisted_bits",  # (word, bit)
+    )
+
+    def __init__(self) -> None:
+        for name in self.FIELDS:
+            setattr(self, name, Counter())
+        self.last_ingest: dict[str, float] = {}
+
+    def get(self, name: str) -> Counter[tuple[str, ...]]:
+        return getattr(self, name)
+
+    def add(self, name: str, counts: Mapping[Any, int]) -> None:
+        target = self.get(name)
+        for key, n in counts.items():
+            if n:
+                target[key if isinstance(key, tuple) else (key,)] += int(n)
+
+    def to_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            name: {_SEP.join(k): n for k, n in self.get(name).items()} for name in self.FIELDS
+        }
+        state["last_ingest"] = dict(self.last_ingest)
+        return state
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        for name in self.FIELDS:
+            self.get(name).clear()
+            for key, n in (state.get(name) or {}).items():
+                self.get(name)[tuple(key.split(_SEP))] = int(n)
+        self.last_ingest = {k: float(v) for k, v in (state.get("last_ingest") or {}).items()}
+
+
+def _active_frame(meters: np.ndarray, concentrators: np.ndarray, flags: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"meter": meters, "concentrator": concentrators, "flag": flags.astype(np.int64)})
+
+
+def _last_per_key(keys: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
+    """Row indices of the newest row per key: by timestamp, the later row in the file on a tie."""
+    order = np.argsort(timestamps, kind="stable")[::-1]
+    _, first = np.unique(keys[order], return_index=True)
+    return order[first]
+
+
+class SmmePlusSource:
+    """Implements `exporters.core.inbox.InboxSource` and owns the exporter's exposition parts."""
+
+    def __init__(
+        self,
+        catalogs: Catalogs,
+        exposition: Exposition,
+        inventory_path: str | Path | None = None,
+        per_meter_series_limit: int = DEFAULT_PER_METER_SERIES_LIMIT,
+    ) -> None:
+        self.cat = catalogs
+        self.flags = catalogs.meter_flags
+        self.exposition = exposition
+        self.inventory_path = Path(inventory_path) if inventory_path else None
+        self.per_meter_series_limit = per_meter_series_limit
+        self.counters = Counters()
+        self.inventory = Inventory.empty()
+        self.inventory_up = 0
+        self._inventory_signature: tuple | None = None
+        self.files_rejected: Mapping[str, int] = Counter()
+        self.up: dict[str, int] = {k.name: 0 for k in kinds.KINDS}
+        empty = _active_frame(np.empty(0, object), np.empty(0, object), np.empty(0, np.int64))
+        self.swe_active = empty
+        self.msw_active = empty
+        self.swe_meters = pd.DataFrame({"meter": [], "concentrator": [], "rows": []})
+        self.csw = pd.DataFrame({"csw": [], "reachable": [], "timestamp": []}, index=pd.Index([]))
+        self._lock = threading.RLock()
+        self._per_meter = np.array([f.per_meter for f in self.flags], dtype=bool)
+        self._severity = np.array([SEVERITY_RANK.get(f.severity, 3) for f in self.flags], dtype=np.int64)
+
+    # -- InboxSource ----------------------------------------------------------------------------
+    def classify(self, path: Path) -> str | None:
+        kind = kinds.classify(path)
+        return kind.name if kind else None
+
+    def ingest(self, kind: str, path: Path, *, replay: bool) -> IngestOutcome:
+        with self._lock:
+            if kind not in kinds.BY_NAME:
+                raise FileRejected("unrecognised", f"unknown kind {kind!r}")
+            handler = getattr(self, f"_ingest_{kind}")
+            rows, rejected = handler(Path(path), replay)
+            self.up[kind] = 1
+            if not replay:
+                self.counters.add("rows", {(kind,): rows})
+                self.counters.add("rows_rejected", {(kind, r): n for r, n in rejected.items()})
+                self.counters.last_ingest[kind] = time.time()
+            self.publish_health()
+            return IngestOutcome(rows=rows, rejected=dict(rejected))
+
+    def counter_state(self) -> dict[str, Any]:
+        return self.counters.to_state()
+
+    def restore_counter_state(self, state: dict[str, Any]) -> None:
+        with self._lock:
+            self.counters.restore(state)
+            for kind in self.counters.last_ingest:
+                if kind in self.up:
+                    self.up[kind] = 1
+
+    def file_rejected(self, kind: str) -> None:
+        """The inbox set aside a file of `kind`: that kind's newest input is unusable."""
+        with self._lock:
+            if kind in self.up:
+                self.up[kind] = 0
+            self.publish_health()
+
+    # -- the kinds --------------------------------------------------------------------------------
+    def _ingest_swe(self, path: Path, replay: bool) -> tuple[int, Counter[str]]:
+        batch = readers.read_swe(path, self.cat)
+        nflags = len(self.flags)
+        meter_codes, meter_names = pd.factorize(batch.meters)
+        keys = meter_codes.astype(np.int64) * nflags + batch.flags
+        last = _last_per_key(keys, batch.timestamps)
+        last = last[batch.active[last]]
+        self.swe_active = _active_frame(batch.meters[last], batch.concentrators[last], batch.flags[last])
+        rows_per_meter = np.bincount(meter_codes, minlength=len(meter_names))
+        concentrator_of = np.empty(len(meter_names), dtype=object)
+        concentrator_of[meter_codes] = batch.concentrators  # the meter's concentrator in its last row
+        self.swe_meters = pd.DataFrame(
+            {
+                "meter": np.asarray(meter_names, dtype=object),
+                "concentrator": concentrator_of,
+                "rows": rows_per_meter,
+            }
+        )
+        if not replay:
+            conc_codes, conc_names = pd.factorize(batch.concentrators)
+            pair, n = np.unique(conc_codes.astype(np.int64) * nflags + batch.flags, return_counts=True)
+            self.counters.add(
+                "meter_events",
+                {
+                    (conc_names[p // nflags], self.flags[p % nflags].acronym): c
+                    for p, c in zip(pair.tolist(), n.tolist(), strict=True)
+                },
+            )
+        self.publish_meters(count_dropped=not replay)
+        return batch.rows, batch.rejected
+
+    def _ingest_msw(self, path: Path, replay: bool) -> tuple[int, Counter[str]]:
+        batch = readers.read_msw(path)
+        meter_codes, _names = pd.factorize(batch.meters)
+        newest = _last_per_key(meter_codes.astype(np.int64), batch.timestamps)
+        parts = []
+        for i, flag in enumerate(self.flags):
+            bits = (batch.words[flag.word][newest] >> flag.bit) & 1
+            rows = newest[bits == 1]
+            if len(rows):
+                parts.append(
+                    _active_frame(batch.meters[rows], batch.concentrators[rows], np.full(len(rows), i))
+                )
+        self.msw_active = pd.concat(parts, ignore_index=True) if parts else self.msw_active.iloc[0:0]
+        if not replay:
+            unlisted: Counter[tuple[str, str]] = Counter()
+            for word in readers.WORDS:
+                listed = sum(1 << f.bit for f in self.flags if f.word == word)
+                values = batch.words[word]
+                for bit in range(16):
+                    if not (listed >> bit) & 1:
+                        n = int(((values >> bit) & 1).sum())
+                        if n:
+                            unlisted[(word, str(bit))] += n
+            self.counters.add("unlisted_bits", unlisted)
+        self.publish_meters(count_dropped=not replay)
+        return batch.rows, batch.rejected
+
+    def _fold_workorders(self, batch: readers.WoBatch, replay: bool) -> tuple[int, Counter[str]]:
+        if not replay:
+            self.counters.add("workorders", batch.workorders)
+            self.counters.add("workorder_errors", batch.errors)
+            self.counters.add("commissioning", batch.commissioning)
+            self.publish_counters()
+        return batch.rows, batch.rejected
+
+    def _ingest_hpe(self, path: Path, replay: bool) -> tuple[int, Counter[str]]:
+        return self._fold_workorders(readers.read_events(path, kinds.HPE, self.cat), replay)
+
+    def _ingest_lpe(self, path: Path, replay: bool) -> tuple[int, Counter[str]]:
+        return self._fold_workorders(readers.read_events(path, kinds.LPE, self.cat), replay)
+
+    def _ingest_technical(self, path: Path, replay: bool) -> tuple[int, Counter[str]]:
+        return self._fold_workorders(readers.read_technical(path, self.cat), replay)
+
+    def _ingest_csw(self, path: Path, replay: bool) -> tuple[int, Counter[str]]:
+        batch = readers.read_csw(path, self.cat)
+        self.csw = batch.frame
+        self.publish_csw()
+        return batch.rows, batch.rejected
+
+    # -- inventory ------------------------------------------------------------------------------
+    def _inventory_files(self) -> list[Path]:
+        if self.inventory_path is None:
+            return []
+        if self.inventory_path.is_dir():
+            return [self.inventory_path / n for n in ("concentrators.csv", "meters.csv")]
+        return [self.inventory_path]
+
+    def refresh_inventory(self, force: bool = False) -> bool:
+        """(Re)load the inventory when its files changed. A broken inventory keeps the last good one."""
+        if self.inventory_path is None:
+            return False
+        signature = []
+        for f in self._inventory_files():
+            try:
+                st = f.stat()
+                signature.append((str(f), st.st_size, st.st_mtime_ns))
+            except FileNotFoundError:
+                signature.append((str(f), -1, -1))
+        sig = tuple(signature)
+        if not force and sig == self._inventory_signature:
+            return False
+        self._inventory_signature = sig
+        try:
+            inventory = load_inventory(self.inventory_path)
+        except (InventoryError, OSError, ValueError) as exc:
+            log.error("inventory %s not loaded: %s", self.inventory_path, exc)
+            with self._lock:
+                self.inventory_up = 0
+                self.publish_health()
+            return False
+        with self._lock:
+            self.inventory = inventory
+            self.inventory_up = 1
+            self.counters.last_ingest["inventory"] = inventory.loaded_at
+            log.info(
+                "inventory: %d concentrators, %d meters, %d rows rejected",
+                len(inventory.concentrators),
+                len(inventory.meters),
+                sum(inventory.rows_rejected.values()),
+            )
+            self.publish_inventory()
+            self.publish_meters(count_dropped=False)
+            self.publish_csw()
+            self.publish_health()
+        return True
+
+    # -- publishing -----------------------------------------------------------------------------
+    def publish_all(self) -> None:
+        with self._lock:
+            self.exposition.publish("0_catalog", metrics.catalog_families(self.cat))
+            self.publish_inventory()
+            self.publish_meters(count_dropped=False)
+            self.publish_csw()
+            self.publish_counters()
+            self.publish_health()
+
+    def publish_inventory(self) -> None:
+        self.exposition.publish("1_inventory", metrics.inventory_families(self.inventory))
+
+    def active_flags(self) -> pd.DataFrame:
+        """Union of the newest SWE and status-word states: one row per (meter, flag)."""
+        frames = [f for f in (self.swe_active, self.msw_active) if len(f)]
+        if not frames:
+            return self.swe_active.iloc[0:0]
+        if len(frames) == 1:
+            return frames[0]
+        both = pd.concat(frames, ignore_index=True)
+        return both.drop_duplicates(["meter", "flag"], keep="first")
+
+    def publish_meters(self, count_dropped: bool) -> None:
+        active = self.active_flags()
+        per_meter = active[self._per_meter[active["flag"].to_numpy()]] if len(active) else active
+        if len(per_meter) > self.per_meter_series_limit:
+            ranked = per_meter.assign(rank=self._severity[per_meter["flag"].to_numpy()]).sort_values(
+                ["rank", "concentrator", "meter", "flag"], kind="stable"
+            )
+            kept = ranked.iloc[: self.per_meter_series_limit]
+            dropped = len(per_meter) - len(kept)
+        else:
+            kept, dropped = per_meter, 0
+        if dropped and count_dropped:
+            self.counters.add("series_dropped", {(FLAG_ACTIVE_METRIC,): dropped})
+            log.warning(
+                "%s: %d series over the limit of %d not exposed",
+                FLAG_ACTIVE_METRIC,
+                dropped,
+                self.per_meter_series_limit,
+            )
+        families = metrics.meter_families(self.flags, self.inventory, active, kept, self.swe_meters)
+        self.exposition.publish("2_meters", families)
+        if count_dropped:
+            self.publish_counters()
+
+    def publish_csw(self) -> None:
+        self.exposition.publish("3_concentrators", metrics.csw_families(self.cat, self.inventory, self.csw))
+
+    def publish_counters(self) -> None:
+        self.exposition.publish("4_counters", metrics.counter_families(self.counters))
+
+    def publish_health(self) -> None:
+        self.exposition.publish(
+            "5_health",
+            metrics.health_families(
+                self.up,
+                self.counters,
+                self.files_rejected,
+                self.inventory,
+                self.inventory_up,
+                self.inventory_path,
+            ),
+        )
