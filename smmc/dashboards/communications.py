@@ -12,8 +12,8 @@ MODEM = '{modem=~"$modem"}'
 PRESENT = f"opengate_modem_present{MODEM}"
 IP_PRESENCE = f"opengate_modem_ip_presence{MODEM}"
 RTT = f"opengate_modem_rtt_seconds{MODEM}"
-SENT = f"opengate_modem_sent_bytes{MODEM}"
-RECEIVED = f"opengate_modem_received_bytes{MODEM}"
+SENT = f"opengate_modem_daily_sent_bytes{MODEM}"
+RECEIVED = f"opengate_modem_daily_received_bytes{MODEM}"
 PRESENT_STEPS = ((None, "red"), (0.9, "orange"), (0.98, "green"))
 RTT_STEPS = ((None, "green"), (0.5, "orange"), (2, "red"))
 TRAFFIC_STEPS = ((None, "green"), (50 * 2**20, "orange"), (200 * 2**20, "red"))
@@ -116,12 +116,27 @@ def build():
     ]
     traffic = [
         p.timeseries(
-            "Traffic per day",
-            "Bytes sent and received by all selected routers in the current day "
-            "(OpenGate's daily traffic datastreams).",
+            "Traffic today",
+            "Bytes sent and received by all selected routers so far in the current accounting day "
+            "(OpenGate's per-day traffic datastreams, which reset each day).",
             [Query(f"sum({SENT})", "sent"), Query(f"sum({RECEIVED})", "received")],
             unit="bytes",
             steps=p.OK_ONLY,
+        ),
+        p.timeseries(
+            "Traffic per day, last 30 days",
+            "One bar per day over the month: the highest per-day value in the 24 hours before each bar, "
+            "i.e. the day's total traffic of the selected routers.",
+            [
+                Query(f"sum(max_over_time({SENT}[1d]))", "sent"),
+                Query(f"sum(max_over_time({RECEIVED}[1d]))", "received"),
+            ],
+            unit="bytes",
+            steps=p.OK_ONLY,
+            bars=True,
+            interval="1d",
+            time_from="30d",
+            width=24,
         ),
         p.bargauge(
             "Top 10 consumers today",
@@ -188,9 +203,9 @@ def build():
     modems = [
         p.table(
             "Routers",
-            "The seed's modem table: presence and its date, IP presence, RTT and signal.",
+            "The seed's modem table: presence, its source and date, IP presence, RTT and signal.",
             [
-                Query(PRESENT),
+                Query(f"opengate_modem_presence_info{MODEM}"),
                 Query(f"opengate_modem_presence_timestamp_seconds{MODEM} * 1000"),
                 Query(IP_PRESENCE),
                 Query(RTT),
@@ -201,7 +216,8 @@ def build():
             join_by="modem",
             columns={
                 "modem": "Router",
-                "Value #A": "Presence",
+                "unified_presence": "Presence",
+                "source": "Presence source",
                 "Value #B": "Presence date",
                 "Value #C": "IP presence",
                 "Value #D": "RTT",
@@ -209,7 +225,6 @@ def build():
             },
             column_units={"Value #B": "dateTimeAsIso", "Value #D": "s", "Value #E": "dBm"},
             column_mappings={
-                "Value #A": p.value_text({"1": ("IP", "green"), "0": ("no presence", "red")}),
                 "Value #C": p.value_text({"1": ("OK", "green"), "0": ("NOK", "red")}),
             },
             sort_by="RTT",

@@ -135,6 +135,7 @@ def timeseries(
     width: int = 12,
     height: int = 8,
     interval: str | None = None,
+    time_from: str | None = None,
 ):
     panel = timeseries_builder.Panel()
     panel = _with_common(
@@ -173,6 +174,8 @@ def timeseries(
         panel = panel.draw_style(common_model.GraphDrawStyle.BARS).fill_opacity(80)
     if interval:
         panel = panel.interval(interval)
+    if time_from:
+        panel = panel.time_from(time_from)
     return panel
 
 

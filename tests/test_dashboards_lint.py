@@ -1,0 +1,113 @@
+"""Lint of the Control Room dashboards (the issue's "Done when"), and tests that the lint catches faults."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from smmc import dashboards
+from smmc.dashboards import lint
+
+
+@pytest.fixture(scope="module")
+def built():
+    return dashboards.build_all()
+
+
+def test_structure(built):
+    assert lint.check_structure(built) == []
+
+
+def test_every_query_parses_and_reads_only_documented_metrics(built):
+    assert lint.check_queries(built, lint.known_metrics()) == []
+
+
+def test_links_between_dashboards_and_drill_downs(built):
+    assert lint.check_links(built) == []
+    drilldowns = [
+        link["url"]
+        for board in built.values()
+        for panel in dashboards.iter_panels(board)
+        for link in (panel.get("fieldConfig") or {}).get("defaults", {}).get("links", [])
+    ]
+    # aggregate panels drill down to the detail dashboards with the variable set
+    assert any(u.startswith("/d/smmc-concentrators/") and "var-concentrator=" in u for u in drilldowns)
+    assert any(u.startswith("/d/smmc-meters/") and "var-comuna=" in u for u in drilldowns)
+    assert any(u.startswith("/d/smmc-communications/") and "var-modem=" in u for u in drilldowns)
+
+
+def test_operator_filters_exist(built):
+    variables = {board["uid"]: {v["name"] for v in board["templating"]["list"]} for board in built.values()}
+    assert {"comuna", "concentrator", "flag", "severity"} <= variables["smmc-meters"]
+    assert {"comuna", "concentrator", "priority"} <= variables["smmc-concentrators"]
+    assert {"maintenance", "team", "severity"} <= variables["smmc-alerts"]
+
+
+def test_geomaps_join_the_inventory_for_coordinates(built):
+    maps = [p for b in built.values() for p in dashboards.iter_panels(b) if p["type"] == "geomap"]
+    assert len(maps) == 3
+    for panel in maps:
+        assert "smmc_concentrator_info" in panel["targets"][0]["expr"]
+        location = panel["options"]["layers"][0]["location"]
+        assert location == {"mode": "coords", "latitude": "latitude", "longitude": "longitude"}
+
+
+def _first_panel(board):
+    return next(p for p in dashboards.iter_panels(board) if p["type"] != "row")
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        (lambda b: _first_panel(b)["fieldConfig"]["defaults"].pop("unit"), "no unit"),
+        (lambda b: _first_panel(b)["datasource"].update(uid="other"), "datasource is not uid"),
+        (lambda b: _first_panel(b)["targets"][0]["datasource"].update(uid="x"), "target A datasource"),
+        (lambda b: _first_panel(b).update(title=""), "has no title"),
+        (lambda b: b.update(tags=[]), "lack 'control-room'"),
+        (lambda b: b.update(links=[]), "no link menu"),
+    ],
+)
+def test_structure_lint_catches(built, fault, message):
+    broken = copy.deepcopy(built)
+    fault(broken["meters.json"])
+    assert any(message in problem for problem in lint.check_structure(broken))
+
+
+def test_structure_lint_catches_a_duplicate_uid(built):
+    broken = copy.deepcopy(built)
+    broken["health.json"]["uid"] = broken["meters.json"]["uid"]
+    assert any("also used by" in problem for problem in lint.check_structure(broken))
+
+
+def test_query_lint_catches_unknown_metrics_bad_syntax_and_undefined_variables(built):
+    broken = copy.deepcopy(built)
+    targets = [t for p in dashboards.iter_panels(broken["meters.json"]) for t in p.get("targets", [])]
+    targets[0]["expr"] = "sum(nobody_exports_this)"
+    targets[1]["expr"] = "sum(up"
+    targets[2]["expr"] = 'up{job="$undefined"}'
+    problems = lint.check_queries(broken, lint.known_metrics())
+    assert any("'nobody_exports_this'" in p for p in problems)
+    assert any("target B" in p for p in problems)
+    assert any("undefined" in p for p in problems)
+
+
+def test_link_lint_catches_unknown_dashboard_and_variable(built):
+    broken = copy.deepcopy(built)
+    panel = next(
+        p
+        for p in dashboards.iter_panels(broken["meters.json"])
+        if p.get("fieldConfig", {}).get("defaults", {}).get("links")
+    )
+    link = panel["fieldConfig"]["defaults"]["links"][0]
+    link["url"] = "/d/smmc-concentrators/concentrators?var-nosuch=${__field.labels.x}&${__url_time_range}"
+    panel["fieldConfig"]["defaults"]["links"].append({"title": "t", "url": "/d/nope/x?var-a=1"})
+    problems = lint.check_links(broken)
+    assert any("has no variable 'nosuch'" in p for p in problems)
+    assert any("no dashboard with uid 'nope'" in p for p in problems)
+
+
+def test_metric_names_and_histogram_suffixes():
+    assert lint.metric_names('sum by (a) (rate(x_total{a="1"}[5m])) / on () group_left y') == {"x_total", "y"}
+    assert lint.is_known("foo_seconds_bucket", {"foo_seconds"})
+    assert not lint.is_known("foo_seconds_bucket", {"bar"})
