@@ -59,7 +59,7 @@ def exposition(scrape: int) -> str:
             add("smmc_meters", 100, comuna=comuna, measured_at_td=meters_at_td)
             add("smmc_meters_with_events", 20, comuna=comuna, measured_at_td=meters_at_td)
             add("smmc_meter_events", 55, comuna=comuna, measured_at_td=meters_at_td)
-        for flag, word, category, severity, maintenance in FLAGS:
+        for flag, *_catalog in FLAGS:
             add("smmc_meters_with_active_flag", 6, concentrator=conc, comuna=comuna, flag=flag)
             add("smmc_meter_events_total", 10 * scrape, concentrator=conc, flag=flag)
             add("comuna_flag:smmc_meters_with_active_flag:sum", 6, comuna=comuna, flag=flag)
@@ -174,7 +174,7 @@ def exposition(scrape: int) -> str:
 class _Fleet(BaseHTTPRequestHandler):
     scrapes = itertools.count(1)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         body = exposition(next(self.scrapes)).encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; version=0.0.4")
