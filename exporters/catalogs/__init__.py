@@ -115,9 +115,6 @@ def load_catalogs(override_dir: str | Path | None = None, *, base_dir: str | Pat
     return _load(base, override)
 
 
-load_catalogs.cache_clear = lambda: _load.cache_clear()  # type: ignore[attr-defined]
-
-
 @functools.lru_cache(maxsize=8)
 def _load(base: Path, override: Path | None) -> Catalogs:
     overrides = _override_files(override) if override is not None else {}
