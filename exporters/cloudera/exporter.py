@@ -194,7 +194,8 @@ class ClouderaExporter:
                 fetched.content,
                 fmt=self.report_format,
                 tz=self.report_timezone,
-                name=fetched.name if self.report_format == "auto" else "",
+                name=fetched.name,
+                content_type=fetched.content_type,
             )
         except ReportError as exc:
             self.failures[exc.reason] += 1

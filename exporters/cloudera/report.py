@@ -120,22 +120,20 @@ def normalise_status(value: object) -> str | None:
 
 
 def detect_format(content: bytes, name: str = "", content_type: str = "") -> str:
-    lowered = name.lower()
-    if lowered.endswith(".json") or "json" in content_type.lower():
+    """JSON when the name, the Content-Type or the first character says so; delimited text otherwise."""
+    if name.lower().endswith(".json") or "json" in content_type.lower():
         return "json"
-    if lowered.endswith((".csv", ".tsv", ".txt")):
-        return "csv"
     head = content.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     return "json" if head in (b"[", b"{") else "csv"
 
 
 def parse_report(
-    content: bytes, fmt: str = "auto", tz: str = "America/Santiago", name: str = ""
+    content: bytes, fmt: str = "auto", tz: str = "America/Santiago", name: str = "", content_type: str = ""
 ) -> ParsedReport:
     if not content.strip():
         raise ReportError("empty", "the report is empty")
     if fmt == "auto":
-        fmt = detect_format(content, name)
+        fmt = detect_format(content, name, content_type)
     frame, rejected, examples = _json_frame(content) if fmt == "json" else _table_frame(content)
     report = _validate(frame, tz)
     report.rejected.update(rejected)
@@ -242,6 +240,8 @@ def _json_frame(content: bytes) -> tuple[pd.DataFrame, Counter[str], list[str]]:
         items = [item for value in document.values() if isinstance(value, list) for item in value]
         if not items and any(k.lower() in {"proceso", "job"} for k in document):
             items = [document]
+        elif not any(isinstance(value, list) for value in document.values()):
+            raise ReportError("malformed_json", "the JSON object holds no list of rows")
     elif isinstance(document, list):
         items = document
     else:
