@@ -1,0 +1,152 @@
+"""One poll cycle of the OpenGate exporter: three searches in parallel, fold, publish.
+
+The devices, the SIMs (subscription entities) and the alarms are fetched concurrently (bounded by the
+worker count); the fleet part of the exposition is replaced only when all three succeed, so between
+failures Prometheus keeps reading the last good data, with `opengate_last_success_timestamp_seconds`
+telling its age, while `opengate_up` drops to 0.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from exporters.core.exposition import Exposition
+from exporters.core.poller import FetchError
+from exporters.opengate.client import NorthClient
+from exporters.opengate.config import Datastreams
+from exporters.opengate.fold import FleetState, fold
+from exporters.opengate.metrics import Health, data_families, health_families
+
+DATA_PART = "opengate_1_fleet"
+HEALTH_PART = "opengate_0_health"
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+# envelope members read per datastream; every other datastream needs only its value
+_MEMBERS = {"unified_presence": ("value", "date", "source"), "sent_bytes": ("value", "date"),
+            "received_bytes": ("value", "date")}  # fmt: skip
+
+
+def _select(ids: dict[str, str], keys: list[str]) -> list[dict[str, Any]]:
+    return [{"name": ids[k], "fields": [{"field": f} for f in _MEMBERS.get(k, ("value",))]} for k in keys]
+
+
+class OpenGateExporter:
+    def __init__(
+        self,
+        client: NorthClient,
+        organization: str,
+        datastreams: Datastreams,
+        exposition: Exposition,
+        *,
+        workers: int = 3,
+        clock: Any = time.time,
+    ) -> None:
+        self.client = client
+        self.organization = organization
+        self.ds = datastreams
+        self.exposition = exposition
+        self.health = Health()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="opengate-search")
+        self._clock = clock
+        self.last_state: FleetState | None = None
+        if client.on_response is None:
+            client.on_response = self.count_response
+        self.publish_health()
+
+    # --- queries -------------------------------------------------------------------------------------
+    def devices_query(self) -> dict[str, Any]:
+        d = self.ds.devices
+        return {
+            "filter": {
+                "and": [
+                    {"eq": {d["organization"]: self.organization}},
+                    {"eq": {"resourceType": d["resource_type"]}},
+                ]
+            },
+            "select": _select(d, [k for k in d if k not in ("resource_type", "organization")]),
+        }
+
+    def sims_query(self) -> dict[str, Any]:
+        s = self.ds.sims
+        return {
+            "filter": {
+                "and": [
+                    {"eq": {s["organization"]: self.organization}},
+                    {"eq": {"resourceType": s["resource_type"]}},
+                ]
+            },
+            "select": _select(s, ["identifier", "admin_state"]),
+        }
+
+    def alarms_query(self, now: float) -> dict[str, Any]:
+        since = _iso(now - self.ds.closed_alarms_within)
+        return {
+            "filter": {
+                "and": [
+                    {"eq": {"alarm.organization": self.organization}},
+                    {"or": [{"neq": {"alarm.status": "CLOSED"}}, {"gte": {"alarm.closureDate": since}}]},
+                ]
+            },
+            "sort": {"parameters": [{"name": "alarm.openingDate", "type": "DESCENDING"}]},
+        }
+
+    # --- the cycle -----------------------------------------------------------------------------------
+    def count_response(self, endpoint: str, response: httpx.Response) -> None:
+        with self._lock:
+            self.health.requests[(endpoint, str(response.status_code))] += 1
+
+    def poll(self) -> None:
+        started = time.monotonic()
+        with self._lock:
+            self.health.polls += 1
+        futures = []
+        try:
+            futures = [
+                self._pool.submit(self.client.search, "entities", self.devices_query()),
+                self._pool.submit(self.client.search, "entities", self.sims_query()),
+                self._pool.submit(self.client.search, "alarms", self.alarms_query(self._clock())),
+            ]
+            devices, sims, alarms = (f.result() for f in futures)
+            state = fold(devices, sims, alarms, self.ds)
+            self.exposition.publish(DATA_PART, data_families(state, self.ds.billable_states))
+        except Exception:
+            for future in futures:
+                future.cancel()
+            with self._lock:
+                self.health.poll_duration = time.monotonic() - started
+            raise
+        self.last_state = state
+        with self._lock:
+            self.health.up = 1
+            self.health.last_success = self._clock()
+            self.health.poll_duration = time.monotonic() - started
+            self.health.last_error = ""
+        self.publish_health()
+
+    def on_failure(self, exc: Exception) -> None:
+        reason = exc.reason if isinstance(exc, FetchError) else exc.__class__.__name__.lower()
+        with self._lock:
+            self.health.up = 0
+            self.health.failures[reason] += 1
+            self.health.last_error = str(exc)
+        self.publish_health()
+
+    def publish_health(self) -> None:
+        with self._lock:
+            families = health_families(self.health)
+        self.exposition.publish(HEALTH_PART, families)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.client.close()
