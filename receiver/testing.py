@@ -182,3 +182,18 @@ class ReceiverStack:
 
     def smmeplus_fault(self, **fault: Any) -> None:
         self.smmeplus.post("/_fake/faults", json=fault).raise_for_status()
+
+
+def settle(stack: ReceiverStack, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """Dispatch until no action is pending, retrying or dispatching (retries wait their backoff)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        stack.drain()
+        actions = stack.actions()
+        if not any(a["status"] in ("pending", "retry", "dispatching") for a in actions):
+            return actions
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"outbox did not settle: {[(a['id'], a['status']) for a in actions]}")
+        time.sleep(0.05)
