@@ -7,6 +7,7 @@ what is particular to OpenGate: the paths, the paging loop and the checks on eac
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +43,7 @@ class NorthClient:
         max_pages: int = 10_000,
         transport: httpx.BaseTransport | None = None,
         max_connections: int = 4,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page size must be between 1 and {MAX_PAGE_SIZE}")
@@ -49,6 +51,7 @@ class NorthClient:
         self.page_size = page_size
         self.policy = policy
         self.max_pages = max_pages
+        self._sleep = sleep
         self.on_response = on_response
         self._http = httpx.Client(
             base_url=self.base_url,
@@ -83,6 +86,7 @@ class NorthClient:
                 "POST",
                 url,
                 policy=self.policy,
+                sleep=self._sleep,
                 on_response=self._counter(url),
                 params=params,
                 content=json.dumps(payload),
