@@ -34,7 +34,7 @@ class OutboxWorker:
         adapters: dict[str, Adapter],
         metrics: ReceiverMetrics,
         clock: Callable[[], float] = time.time,
-        batch: int = 8,
+        batch: int = 1,
         threads: int = 2,
         reclaim_on_start: bool = True,
     ) -> None:
