@@ -203,7 +203,11 @@ def build_fleet(meters: int, seed: int = 0, meters_per_concentrator: float = 50.
     rng = np.random.default_rng([seed, 0x5EED])
     n_conc = max(1, round(meters / meters_per_concentrator))
     weights = np.array([c.weight for c in COMUNAS])
-    comuna_idx = rng.choice(len(COMUNAS), size=n_conc, p=weights / weights.sum())
+    # comunas get concentrators in proportion to their weights (largest remainder), then shuffled
+    share = weights / weights.sum() * n_conc
+    counts = np.floor(share).astype(np.int64)
+    counts[np.argsort(counts - share, kind="stable")[: n_conc - counts.sum()]] += 1
+    comuna_idx = rng.permutation(np.repeat(np.arange(len(COMUNAS)), counts))
     numbers = 1 + _unique_numbers(n_conc, max(120_000, 3 * n_conc), rng)
     names = np.array([f"TD-{n}" for n in numbers], dtype=object)
     lat = np.array([c.latitude for c in COMUNAS])[comuna_idx] + rng.normal(0, 0.008, n_conc)
