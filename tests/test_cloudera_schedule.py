@@ -170,6 +170,14 @@ def test_jobs_only_in_the_report_are_exported_as_unscheduled() -> None:
             "twice",
         ),
         ({"timezone": "Mars/Olympus", "jobs": []}, "time zone"),
+        (
+            {
+                "jobs": [
+                    {"name": "J", "criticality": "critical", "deadline": "06:00", "window_start": "06:00"}
+                ]
+            },
+            "equals",
+        ),
         (["not", "a", "mapping"], "mapping"),
     ],
 )

@@ -240,6 +240,10 @@ def parse_schedule(document: object, source: str = "schedule") -> Schedule:
             deadline = _parse_clock(raw["deadline"], f"{where} deadline")
             window_start = _parse_clock(raw.get("window_start", "00:00"), f"{where} window_start")
             days = _parse_days(raw.get("days"), f"{where} days")
+            if window_start == deadline:
+                raise ScheduleError(
+                    f"{where}: `window_start` equals the deadline; the cycle would end as it opens"
+                )
         jobs.append(
             JobSpec(
                 name=name,
