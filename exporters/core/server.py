@@ -65,6 +65,9 @@ class ExporterServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm holds
+            # the body until the client's delayed ACK (~40 ms per keep-alive scrape)
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: object) -> None:
                 log.debug("%s " + format, self.address_string(), *args)
