@@ -269,7 +269,34 @@ def ingest(tx: Tx, config: Config, notification: Notification, body: bytes, now:
             detail["approval_required"] = True
         tx.ledger("action_planned", detail, now, action_id=action_id, notification_id=nid)
         result.created.append((action_id, p.action, status))
+        if p.phase == "resolve":
+            _cancel_unsent(tx, p, now)
     return result
+
+
+def _cancel_unsent(tx: Tx, resolved: PlannedAction, now: float) -> None:
+    """An alert resolved before its action was approved (or, for a remote command, sent): the action is
+    moot. A remote command on a problem that went away must not run late; a ticket still opens, because
+    the resolution then comments on it."""
+    fire_key = action_key(resolved.receiver, resolved.fingerprint, resolved.starts_at, "fire")
+    row = tx.one("SELECT id, status, action FROM actions WHERE idem_key = ?", (fire_key,))
+    if row is None:
+        return
+    action_id, status, action = row
+    if status == "awaiting_approval" or (status in ("pending", "retry") and action == "smmeplus_command"):
+        tx.execute(
+            "UPDATE actions SET status = 'suppressed', updated_at = ?, finished_at = ? WHERE id = ?",
+            (now, now, action_id),
+        )
+        tx.ledger(
+            "suppressed",
+            {
+                "reason": "resolved_before_" + ("approval" if status == "awaiting_approval" else "dispatch"),
+                "previous_status": status,
+            },
+            now,
+            action_id=action_id,
+        )
 
 
 def _storm_decisions(
