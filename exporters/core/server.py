@@ -6,9 +6,9 @@ The body is the exposition's current bytes plus this process' own runtime metric
 
 from __future__ import annotations
 
-import gzip
 import logging
 import threading
+import zlib
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -34,16 +34,27 @@ def parse_listen(listen: str, default_port: int) -> tuple[str, int]:
 
 
 class _GzipCache:
+    """A gzip stream of the exposition, compressed once per publish.
+
+    The compressor's state after the exposition's bytes is kept unflushed; a scrape copies it, feeds
+    the small runtime part and flushes, so the response is one ordinary gzip member (which every
+    client reads) at the cost of compressing only the runtime part.
+    """
+
     def __init__(self) -> None:
         self._key: tuple[int, int] | None = None
-        self._body = b""
+        self._prefix = b""
+        self._compressor: zlib._Compress | None = None
 
-    def get(self, version: int, body: bytes) -> bytes:
+    def compress(self, version: int, body: bytes, tail: bytes) -> bytes:
         key = (version, len(body))
-        if key != self._key:
-            self._body = gzip.compress(body, compresslevel=1)
+        if key != self._key or self._compressor is None:
+            compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+            self._prefix = compressor.compress(body)
+            self._compressor = compressor
             self._key = key
-        return self._body
+        finishing = self._compressor.copy()
+        return self._prefix + finishing.compress(tail) + finishing.flush()
 
 
 class ExporterServer:
@@ -60,6 +71,7 @@ class ExporterServer:
     ) -> None:
         self.exposition = exposition
         self._gzip = _GzipCache()
+        self._gzip_lock = threading.Lock()
         self._ready = ready
         server_self = self
 
@@ -94,11 +106,10 @@ class ExporterServer:
                     body = server_self.exposition.body()
                     runtime = generate_latest(REGISTRY) if include_runtime_metrics else b""
                     if "gzip" in (self.headers.get("Accept-Encoding") or "") and len(body) > 4096:
-                        # a multi-member gzip stream: the exposition's member is compressed once per
-                        # publish, only the small runtime part is compressed per scrape
-                        payload = server_self._gzip.get(server_self.exposition.version, body)
-                        if runtime:
-                            payload += gzip.compress(runtime, compresslevel=1)
+                        with server_self._gzip_lock:
+                            payload = server_self._gzip.compress(
+                                server_self.exposition.version, body, runtime
+                            )
                         self._send(200, payload, CONTENT_TYPE, gzip_ok=True)
                     else:
                         self._send(200, body + runtime, CONTENT_TYPE)
