@@ -240,7 +240,16 @@ def convert_inhibit_rule(rule: Mapping[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
-_WEEKDAY_RE = re.compile(r"^[a-z]+(:[a-z]+)?$")
+_DAY_RANGE_RE = re.compile(r"^\s*(-?\d+)\s*(?::\s*(-?\d+)\s*)?$")
+
+
+def _day_range(text: str, where: str) -> dict[str, int]:
+    """Alertmanager's "1:15", "-1" or "7" -> the resource's {start, end}."""
+    m = _DAY_RANGE_RE.match(text)
+    if not m:
+        raise ConversionError(f"{where}: days_of_month {text!r} is not N or N:M")
+    start = int(m.group(1))
+    return {"start": start, "end": int(m.group(2)) if m.group(2) is not None else start}
 
 
 def convert_time_interval(entry: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -252,17 +261,11 @@ def convert_time_interval(entry: Mapping[str, Any], where: str) -> dict[str, Any
         out: dict[str, Any] = {}
         if ti.get("times"):
             out["times"] = [{"startTime": t["start_time"], "endTime": t["end_time"]} for t in ti["times"]]
-        for src, dst in (
-            ("weekdays", "weekdays"),
-            ("days_of_month", "daysOfMonth"),
-            ("months", "months"),
-            ("years", "years"),
-        ):
+        for src, dst in (("weekdays", "weekdays"), ("months", "months"), ("years", "years")):
             if ti.get(src):
                 out[dst] = [str(v) for v in ti[src]]
-        for day in out.get("weekdays", []):
-            if not _WEEKDAY_RE.match(day):
-                raise ConversionError(f"{w}: weekday {day!r} must be a lower-case name or range")
+        if ti.get("days_of_month"):
+            out["daysOfMonth"] = [_day_range(str(v), w) for v in ti["days_of_month"]]
         intervals.append(out)
     return {"name": entry["name"], "timeIntervals": intervals}
 
