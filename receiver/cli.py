@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--token-file", help="file with the webhook bearer token (else $SMMC_RECEIVER_TOKEN)")
     parser.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024)
-    parser.add_argument("--worker-threads", type=int, default=2)
+    parser.add_argument("--worker-threads", type=int, default=4, help="dispatch threads (default 4)")
     parser.add_argument(
         "--no-worker",
         action="store_true",

@@ -42,7 +42,7 @@ def build_receiver(
     token: str | None,
     *,
     run_worker: bool = True,
-    worker_threads: int = 2,
+    worker_threads: int = 4,
     max_body_bytes: int = DEFAULT_MAX_BODY,
     transport: httpx.BaseTransport | None = None,
 ) -> Receiver:
