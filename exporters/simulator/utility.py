@@ -79,6 +79,7 @@ class DayRecord:
     scenarios: list[str]
     targets: dict[str, dict[str, Any]]
     files: dict[str, str] = field(default_factory=dict)
+    emitted_at: float = 0.0
 
 
 class Utility:
@@ -201,22 +202,9 @@ class Utility:
         date = self.start_date + dt.timedelta(days=index)
         targets = {s.name: self.targets(s) for s in scenarios}
         self.write_inventory()
-        record = DayRecord(index, date, [s.name for s in scenarios], targets)
+        record = DayRecord(index, date, [s.name for s in scenarios], targets, emitted_at=time.time())
 
-        day = smmeplus_sim.simulate_day(
-            self.fleet, self.seed, date, swe_rows=max(1, round(self.swe_rows_per_meter * self.meters))
-        )
-        for scenario in scenarios:
-            apply_smmeplus_effects(day, self.fleet, scenario, targets[scenario.name])
-        # the status words first, then the rest: the inbox ingests in name order within a scan
-        written = smmeplus_sim.write_day(day, self.paths["inbox"])
-        record.files.update({kind: str(path) for kind, path in written.items()})
-        for scenario in scenarios:
-            garbage = scenario.effects.get("garbage")
-            if garbage:
-                path = write_garbage(self.paths["inbox"], garbage.get("kind", "swe"), date)
-                record.files[f"garbage:{scenario.name}"] = str(path)
-
+        # a router's state first: in the field a dead router is seen before its concentrator's report
         fleet = self.fleet_for(scenarios, targets)
         write_json_atomic(self.paths["fleet"], fleet)
         record.files["fleet"] = str(self.paths["fleet"])
@@ -226,6 +214,19 @@ class Utility:
         rows = self.cloudera_report(scenarios, targets, now)
         cloudera_sim.write_report(rows, self.paths["report"], "csv")
         record.files["report"] = str(self.paths["report"])
+
+        day = smmeplus_sim.simulate_day(
+            self.fleet, self.seed, date, swe_rows=max(1, round(self.swe_rows_per_meter * self.meters))
+        )
+        for scenario in scenarios:
+            apply_smmeplus_effects(day, self.fleet, scenario, targets[scenario.name])
+        written = smmeplus_sim.write_day(day, self.paths["inbox"])
+        record.files.update({kind: str(path) for kind, path in written.items()})
+        for scenario in scenarios:
+            garbage = scenario.effects.get("garbage")
+            if garbage:
+                path = write_garbage(self.paths["inbox"], garbage.get("kind", "swe"), date)
+                record.files[f"garbage:{scenario.name}"] = str(path)
 
         known = dict(self.state.get("touched_modems", {}))
         for t in targets.values():

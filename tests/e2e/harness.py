@@ -332,11 +332,17 @@ def write_yaml(path: Path, data: Mapping[str, Any]) -> Path:
 
 
 class Prometheus:
-    def __init__(self, group: ProcessGroup, config: Mapping[str, Any], name: str = "prometheus") -> None:
+    def __init__(
+        self,
+        group: ProcessGroup,
+        config: Mapping[str, Any],
+        name: str = "prometheus",
+        port: int | None = None,
+    ) -> None:
         binary = prometheus_binary()
         if binary is None:
             raise HarnessError("prometheus binary not found (Debian: apt-get install prometheus)")
-        self.port = free_port()
+        self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.url = f"http://{self.address}"
         workdir = group.workdir / name
@@ -400,13 +406,19 @@ class Prometheus:
 
 
 class Alertmanager:
-    def __init__(self, group: ProcessGroup, config: Mapping[str, Any], name: str = "alertmanager") -> None:
+    def __init__(
+        self,
+        group: ProcessGroup,
+        config: Mapping[str, Any],
+        name: str = "alertmanager",
+        port: int | None = None,
+    ) -> None:
         binary = alertmanager_binary()
         if binary is None:
             raise HarnessError(
                 "alertmanager binary not found (Debian: apt-get install prometheus-alertmanager)"
             )
-        self.port = free_port()
+        self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.url = f"http://{self.address}"
         workdir = group.workdir / name

@@ -1,0 +1,196 @@
+"""Each scenario from a source file to an action, through real Prometheus and Alertmanager processes.
+
+Day 0 is the utility's ordinary day (plus the late Cloudera job, see conftest). Day 1 switches every
+scenario on at once, each on its own concentrator, router or job; the tests check, per scenario, what
+its file's `expect` says: the alert fires in Prometheus, Alertmanager delivers it, the receiver records
+the expected action and the fake JIRA or SMMePlus holds it, inhibited alerts reach nobody. Day 2 switches
+them all off: the alerts resolve, and the receiver records the resolution.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from exporters.simulator.scenarios import Scenario, available, load_scenario
+
+from .harness import wait_for
+from .stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+SCENARIOS = available()
+# an alert delivered by Alertmanager reaches the receiver within group_wait/group_interval (1 s / 2 s);
+# the longest compressed `for:` a scenario waits on is a day (48 s)
+FIRE_TIMEOUT = 120
+QUIET_SECONDS = 6
+
+
+def fill(labels: dict[str, str], targets: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v).format(**targets) for k, v in labels.items()}
+
+
+def matches(labels: dict[str, str], wanted: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in wanted.items())
+
+
+@pytest.fixture(scope="module")
+def incident(stack: Stack) -> Any:
+    return stack.emit_day(SCENARIOS)
+
+
+@pytest.fixture(scope="module")
+def cleared(stack: Stack, incident: Any) -> Any:
+    return stack.emit_day([])
+
+
+def _scenario(name: str) -> Scenario:
+    return load_scenario(name)
+
+
+def _firing(stack: Stack, alertname: str, wanted: dict[str, str]) -> list[dict[str, Any]]:
+    assert stack.prometheus is not None
+    return [a for a in stack.prometheus.firing(alertname) if matches(a["labels"], wanted)]
+
+
+def _actions(stack: Stack, alertname: str, wanted: dict[str, str], phase: str) -> list[dict[str, Any]]:
+    return [
+        a
+        for a in stack.receiver_actions(alertname=alertname)
+        if a["phase"] == phase and matches(a["labels"], wanted)
+    ]
+
+
+def _expected_labels(scenario: Scenario, alertname: str, targets: dict[str, Any]) -> dict[str, str]:
+    for item in scenario.expect.get("firing", []) + scenario.expect.get("inhibited", []):
+        if item["alertname"] == alertname:
+            return fill(item.get("labels", {}), targets)
+    return {}
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_scenario_fires_and_acts(stack: Stack, incident: Any, name: str) -> None:
+    scenario = _scenario(name)
+    targets = incident.targets[name]
+    procs = stack.group
+
+    for item in scenario.expect.get("firing", []):
+        wanted = fill(item.get("labels", {}), targets)
+        wait_for(
+            lambda a=item["alertname"], w=wanted: _firing(stack, a, w),
+            FIRE_TIMEOUT,
+            f"{name}: {item['alertname']}{wanted} firing in Prometheus",
+            processes=procs,
+        )
+
+    for item in scenario.expect.get("actions", []):
+        alertname = item["alertname"]
+        wanted = _expected_labels(scenario, alertname, targets)
+
+        def done(alertname: str = alertname, wanted: dict[str, str] = wanted) -> list[dict[str, Any]]:
+            return [
+                a
+                for a in _actions(stack, alertname, wanted, "fire")
+                if a["status"] == "succeeded" and a["external_id"]
+            ]
+
+        actions = wait_for(
+            done,
+            FIRE_TIMEOUT,
+            f"{name}: the receiver's {item['action']} for {alertname}{wanted}",
+            processes=procs,
+        )
+        assert {a["action"] for a in actions} == {item["action"]}, actions
+        ids = {a["external_id"] for a in actions}
+        if item["system"] == "jira":
+            issues = [i for i in stack.jira_issues() if i["key"] in ids]
+            assert issues, f"{name}: JIRA issues {ids} not in the fake JIRA"
+            projects = {i["fields"]["project"]["key"] for i in issues}
+            assert projects == {item["project"]}, issues
+        elif item["system"] == "smmeplus":
+            commands = [c for c in stack.smmeplus_commands() if c["id"] in ids]
+            assert commands, f"{name}: SMMePlus commands {ids} not in the fake SMMePlus"
+            assert {c["command"] for c in commands} == {item["command"]}, commands
+        else:
+            raise AssertionError(f"{name}: unknown system {item['system']!r}")
+
+    for item in scenario.expect.get("inhibited", []):
+        alertname = item["alertname"]
+        wanted = fill(item.get("labels", {}), targets)
+        assert stack.alertmanager is not None
+        wait_for(
+            lambda a=alertname, w=wanted: _firing(stack, a, w),
+            FIRE_TIMEOUT,
+            f"{name}: {alertname}{wanted} firing in Prometheus (to be inhibited)",
+            processes=procs,
+        )
+        inhibited = wait_for(
+            lambda a=alertname, w=wanted: [
+                x for x in stack.alertmanager.find(a, **w) if x["status"]["inhibitedBy"]
+            ],
+            FIRE_TIMEOUT,
+            f"{name}: Alertmanager inhibiting {alertname}{wanted}",
+            processes=procs,
+        )
+        assert all(x["status"]["state"] == "suppressed" for x in inhibited), inhibited
+        # several group intervals later it has still reached nobody
+        time.sleep(QUIET_SECONDS)
+        delivered = [
+            a for a in _actions(stack, alertname, wanted, "fire") if a["created_at"] >= incident.emitted_at
+        ]
+        assert not delivered, f"{name}: inhibited {alertname} was delivered: {delivered}"
+
+    for item in scenario.expect.get("not_firing", []):
+        wanted = fill(item.get("labels", {}), targets)
+        assert not _firing(stack, item["alertname"], wanted), f"{name}: {item['alertname']} fires"
+
+    for item in scenario.expect.get("metrics", []):
+        assert stack.prometheus is not None
+
+        def value(expr: str = item["expr"]) -> float | None:
+            result = stack.prometheus.query(expr)
+            return float(result[0]["value"][1]) if result else None
+
+        wait_for(
+            lambda v=value, m=item["min"]: (v() or 0) >= m,
+            FIRE_TIMEOUT,
+            f"{name}: {item['expr']} >= {item['min']}",
+            processes=procs,
+        )
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_scenario_clears_and_resolves(stack: Stack, incident: Any, cleared: Any, name: str) -> None:
+    scenario = _scenario(name)
+    targets = incident.targets[name]
+    for item in scenario.expect.get("firing", []):
+        alertname = item["alertname"]
+        wanted = fill(item.get("labels", {}), targets)
+        wait_for(
+            lambda a=alertname, w=wanted: not _firing(stack, a, w),
+            FIRE_TIMEOUT,
+            f"{name}: {alertname}{wanted} no longer firing after the scenario cleared",
+            processes=stack.group,
+        )
+    for item in scenario.expect.get("actions", []):
+        alertname = item["alertname"]
+        wanted = _expected_labels(scenario, alertname, targets)
+        resolved = wait_for(
+            lambda a=alertname, w=wanted: _actions(stack, a, w, "resolve"),
+            FIRE_TIMEOUT,
+            f"{name}: the receiver recording {alertname}{wanted} resolved",
+            processes=stack.group,
+        )
+        assert all(a["status"] in ("succeeded", "recorded") for a in resolved) or wait_for(
+            lambda a=alertname, w=wanted: all(
+                x["status"] in ("succeeded", "recorded") for x in _actions(stack, a, w, "resolve")
+            ),
+            FIRE_TIMEOUT,
+            f"{name}: the resolution of {alertname} dispatched",
+        )
+        if item["system"] == "jira":
+            keys = {a["external_id"] for a in _actions(stack, alertname, wanted, "fire") if a["external_id"]}
+            issues = [i for i in stack.jira_issues() if i["key"] in keys]
+            assert issues and all(i["comments"] for i in issues), f"{name}: no resolution comment on {keys}"
