@@ -1,0 +1,1 @@
+"""Rules as code: Prometheus rules, promtool tests and alert docs generated from rules/thresholds.yml."""

@@ -1,0 +1,46 @@
+"""`smmc rules generate|check`: the one command an SRE runs before pushing a rule change."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from smmc.rules import checks, render
+from smmc.rules.model import REPO_ROOT, RulesError, load
+
+
+def _generate(root: Path) -> int:
+    rs = load(root)
+    changed = 0
+    for rel, content in render.generated(rs, root).items():
+        path = root / rel
+        old = path.read_text(encoding="utf-8") if path.exists() else None
+        if old != content:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+            print(f"wrote {rel}")
+            changed += 1
+    print(f"{len(rs.alerts)} alerts, {len(rs.recording)} recording rules; {changed} file(s) changed")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="smmc rules", description=__doc__)
+    parser.add_argument(
+        "--root", type=Path, default=REPO_ROOT, help="repository root (default: this checkout)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser(
+        "generate", help="rewrite the generated rule, test and doc files from rules/thresholds.yml"
+    )
+    check = sub.add_parser("check", help="staleness, promtool, amtool, lint: non-zero exit on any problem")
+    check.add_argument("--skip", action="append", default=[], choices=checks.STEP_NAMES, help="skip a step")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "generate":
+            return _generate(args.root)
+        return checks.run_all(args.root, skip=set(args.skip), out=sys.stdout)
+    except RulesError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
