@@ -10,6 +10,12 @@ same transaction as the source's cumulative counters, then moved to `processed/<
 restart the counters come back from the ledger and the newest processed file of each kind is replayed
 (state only, counters untouched), so nothing is counted twice and no state is lost. A file that
 cannot be read is moved to `rejected/` beside a `<name>.reason.txt`.
+
+A shared inbox (`shared=True`: several exporter shards read the same directory) is only read: an
+ingested file is linked (or copied) into `processed/<kind>/` of this reader's state directory and left
+in place, a rejected one is recorded with its reason in the state directory's `rejected/`, and a file
+already taken (same name, size and mtime; or same content by the ledger) is not read again. Removing old
+files from a shared inbox is the producer's or the operator's job.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import sqlite3
 import threading
@@ -114,6 +121,12 @@ class Ledger:
             ).fetchone()
         return row is not None
 
+    def is_known(self, sha: str) -> bool:
+        """The content was ingested or rejected before."""
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM files WHERE sha256 = ? LIMIT 1", (sha,)).fetchone()
+        return row is not None
+
     def record(
         self, sha: str, record: FileRecord, stored_path: str, counters: dict[str, Any] | None = None
     ) -> None:
@@ -182,10 +195,12 @@ class Inbox:
         source: InboxSource,
         settle_seconds: float = 2.0,
         keep_processed: int = 3,
+        shared: bool = False,
     ) -> None:
         self.inbox_dir = Path(inbox_dir)
         self.state_dir = Path(state_dir)
-        self.rejected_dir = self.inbox_dir / "rejected"
+        self.shared = shared
+        self.rejected_dir = (self.state_dir if shared else self.inbox_dir) / "rejected"
         self.processed_dir = self.state_dir / "processed"
         self.source = source
         self.settle_seconds = settle_seconds
@@ -195,6 +210,7 @@ class Inbox:
         self.ledger = Ledger(self.state_dir / "ledger.sqlite")
         self.files_rejected: Counter[str] = self.ledger.rejected_files_by_kind()
         self._seen: dict[Path, tuple[int, int]] = {}
+        self._taken: dict[Path, tuple[int, int]] = {}  # shared inbox: files already read, by signature
         self.last_records: list[FileRecord] = []
 
     # -- start-up -------------------------------------------------------------------------------
@@ -233,11 +249,15 @@ class Inbox:
                 continue
             signature = (stat.st_size, stat.st_mtime_ns)
             current[path] = signature
+            if self._taken.get(path) == signature:
+                continue
             settled = now - stat.st_mtime >= self.settle_seconds
             unchanged = self.settle_seconds <= 0 or self._seen.get(path) == signature
             if settled and unchanged:
                 ready.append((stat.st_mtime_ns, name, path))
         self._seen = current
+        if self.shared:
+            self._taken = {p: sig for p, sig in self._taken.items() if p in current}
         return [p for _m, _n, p in sorted(ready)]
 
     def scan(self) -> list[FileRecord]:
@@ -245,6 +265,8 @@ class Inbox:
         records = []
         for path in self._candidates():
             records.append(self._take(path))
+            if self.shared and path in self._seen:
+                self._taken[path] = self._seen[path]
         self.last_records = records
         return records
 
@@ -253,6 +275,9 @@ class Inbox:
             sha = sha256_of(path)
         except OSError as exc:
             return self._reject(path, "unknown", "", FileRejected("unreadable", f"cannot read file: {exc}"))
+        if self.shared and self.ledger.is_known(sha):
+            log.debug("%s: already taken by this reader of the shared inbox", path.name)
+            return FileRecord(name=path.name, kind="duplicate", status="duplicate")
         if self.ledger.is_ingested(sha):
             log.info("%s: identical to a file already ingested; not counted again", path.name)
             record = FileRecord(name=path.name, kind="duplicate", status="duplicate")
@@ -299,7 +324,13 @@ class Inbox:
     def _archive(self, path: Path, kind: str, target: Path | None = None) -> None:
         target = target or self._processed_path(kind, path.name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(path), target)
+        if self.shared:
+            try:
+                os.link(path, target)  # the shared file stays; a hard link costs no copy
+            except OSError:
+                shutil.copy2(path, target)
+        else:
+            shutil.move(str(path), target)
         kept = sorted(target.parent.iterdir())
         for old in kept[: max(0, len(kept) - self.keep_processed)]:
             old.unlink(missing_ok=True)
@@ -307,10 +338,13 @@ class Inbox:
     def _reject(self, path: Path, kind: str, sha: str, exc: FileRejected) -> FileRecord:
         target = self.rejected_dir / path.name
         n = 1
-        while target.exists():
+        while target.exists() or target.with_name(target.name + ".reason.txt").exists():
             target = self.rejected_dir / f"{path.stem}.{n}{path.suffix}"
             n += 1
-        shutil.move(str(path), target)
+        if self.shared:
+            self.rejected_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            shutil.move(str(path), target)
         reason_file = target.with_name(target.name + ".reason.txt")
         reason_file.write_text(
             f"file: {path.name}\nkind: {kind}\nreason: {exc.reason}\n"
