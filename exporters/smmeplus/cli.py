@@ -16,6 +16,7 @@ from exporters.core.exposition import Exposition
 from exporters.core.inbox import Inbox
 from exporters.core.server import ExporterServer, parse_listen
 
+from .shard import Shard
 from .source import DEFAULT_PER_METER_SERIES_LIMIT, SmmePlusSource
 
 log = logging.getLogger("smmc.exporter.smmeplus")
@@ -65,6 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between inbox scans [SCAN_INTERVAL]",
     )
     p.add_argument(
+        "--shard",
+        default=_env("SHARD", ""),
+        metavar="I/N",
+        help="expose only the concentrators whose id hashes (crc32) to shard I of N, and the rows without "
+        "a concentrator when I is 0; N exporters with I = 0..N-1 split the fleet [SHARD]",
+    )
+    p.add_argument(
+        "--inbox-mode",
+        choices=("consume", "shared"),
+        default=_env("INBOX_MODE"),
+        help="consume: move each file out of the inbox once taken; shared: leave files in place (several "
+        "shards read one inbox). Default: shared with --shard I/N where N > 1, else consume [INBOX_MODE]",
+    )
+    p.add_argument(
         "--once",
         action="store_true",
         default=_env("ONCE", "") in ("1", "true", "yes"),
@@ -84,16 +99,31 @@ class Exporter:
         inventory: Path | None = None,
         per_meter_series_limit: int = DEFAULT_PER_METER_SERIES_LIMIT,
         settle_seconds: float = 2.0,
+        shard: Shard | None = None,
+        shared_inbox: bool | None = None,
     ) -> None:
+        self.shard = shard or Shard()
         self.exposition = Exposition()
         self.source = SmmePlusSource(
-            load_catalogs(), self.exposition, inventory, per_meter_series_limit=per_meter_series_limit
+            load_catalogs(),
+            self.exposition,
+            inventory,
+            per_meter_series_limit=per_meter_series_limit,
+            shard=self.shard,
         )
+        if state_dir is None:
+            name = (
+                ".smmc-state"
+                if self.shard.whole
+                else f".smmc-state-shard-{self.shard.index}-of-{self.shard.count}"
+            )
+            state_dir = Path(inbox) / name
         self.inbox = Inbox(
             Path(inbox),
-            Path(state_dir) if state_dir else Path(inbox) / ".smmc-state",
+            Path(state_dir),
             self.source,
             settle_seconds,
+            shared=(not self.shard.whole) if shared_inbox is None else shared_inbox,
         )
         self.source.files_rejected = self.inbox.files_rejected
         self.ready = threading.Event()
@@ -136,12 +166,19 @@ def main(argv: list[str]) -> int:
         print("smmc exporter smmeplus: --per-meter-series-limit must be >= 0", file=sys.stderr)
         return 2
     try:
+        shard = Shard.parse(args.shard)
+    except ValueError as exc:
+        print(f"smmc exporter smmeplus: --shard: {exc}", file=sys.stderr)
+        return 2
+    try:
         exporter = Exporter(
             Path(args.inbox),
             Path(args.state_dir) if args.state_dir else None,
             Path(args.inventory) if args.inventory else None,
             args.per_meter_series_limit,
             0.0 if args.once else args.settle_seconds,
+            shard,
+            None if args.inbox_mode is None else args.inbox_mode == "shared",
         )
     except CatalogError as exc:
         print(f"smmc exporter smmeplus: catalog error: {exc}", file=sys.stderr)
@@ -159,7 +196,7 @@ def main(argv: list[str]) -> int:
     server = ExporterServer(
         exporter.exposition, host, port, title="smmc SMMePlus exporter", ready=exporter.ready.is_set
     ).start()
-    log.info("listening on %s:%d; inbox %s", host, server.port, args.inbox)
+    log.info("listening on %s:%d; inbox %s; shard %s", host, server.port, args.inbox, shard)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

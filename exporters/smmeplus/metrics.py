@@ -17,6 +17,7 @@ from exporters.core.exposition import MetricFamily, counter, gauge
 
 from . import kinds
 from .inventory import Inventory
+from .shard import Shard
 
 if TYPE_CHECKING:
     from .source import Counters
@@ -233,7 +234,9 @@ def health_families(
     inventory: Inventory,
     inventory_up: int,
     inventory_path: Path | None,
+    shard: Shard | None = None,
 ) -> list[MetricFamily]:
+    shard = shard or Shard()
     up_family = gauge(
         "smmc_source_up",
         "1 when the newest file of the kind was ingested (or the inventory loaded), 0 when it was set aside "
@@ -270,5 +273,16 @@ def health_families(
         "Rows of the loaded inventory that were skipped, by reason.",
         ["reason"],
     )
-    inventory_rejected.add_many(((r,), n) for r, n in sorted(inventory.rows_rejected.items()) if n)
-    return [up_family, last, rows, rejected, files, inventory_rejected]
+    if shard.owns_fleet_rows:  # every shard loads the same inventory: shard 0 reports its bad rows
+        inventory_rejected.add_many(((r,), n) for r, n in sorted(inventory.rows_rejected.items()) if n)
+    shard_index = gauge(
+        "smmc_source_shard_index",
+        "This exporter's shard index i of --shard i/n (0 when not sharded).",
+    )
+    shard_index.add([], shard.index)
+    shard_count = gauge(
+        "smmc_source_shards",
+        "The number of shards n of --shard i/n the concentrators are split into (1 when not sharded).",
+    )
+    shard_count.add([], shard.count)
+    return [up_family, last, rows, rejected, files, inventory_rejected, shard_index, shard_count]

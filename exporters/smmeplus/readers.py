@@ -21,6 +21,7 @@ from exporters.core.inbox import FileRejected
 from exporters.core.tabular import TableError, parse_timestamps, read_table
 
 from .kinds import CSW, CSW_PIVOT_HEADER, HPE, LPE, MSW, SWE, TECHNICAL, Kind, canonical_columns
+from .shard import Shard
 
 WORDS = ("normal1", "normal2", "extended1", "extended2")
 UNSPECIFIED = "unspecified"
@@ -290,14 +291,21 @@ def _aggregate(
     conc: Column,
     result_codes: np.ndarray,
     results: list[WoResult],
+    shard: Shard | None = None,
 ) -> WoBatch:
-    keep = rej.keep
+    valid = rej.keep
+    keep = valid
+    if shard is not None and not shard.whole:
+        keep = valid & shard.mask(conc.uniques)[conc.codes]
     kept = int(keep.sum())
     batch = WoBatch(source=source, rows=kept, rejected=rej.counts)
     codes = result_codes[keep]
     counts = np.bincount(codes, minlength=len(results)) if len(results) else np.zeros(0, dtype=np.int64)
-    for result, count in zip(results, counts, strict=True):
-        if count:
+    # a shard also registers, at 0, the label sets the whole file has: each shard's series is then born
+    # with the unsharded one, and increase() summed over the shards equals the unsharded increase
+    in_file = counts if keep is valid else np.bincount(result_codes[valid], minlength=len(results))
+    for result, count, seen in zip(results, counts, in_file, strict=True):
+        if seen:
             batch.workorders[(source, result.activity, result.outcome)] += int(count)
             if result.commissioning:
                 batch.commissioning[result.commissioning] += int(count)
@@ -317,8 +325,9 @@ def _aggregate(
     return batch
 
 
-def read_events(path, kind: Kind, cat: Catalogs) -> WoBatch:
-    """HPE or LPE: one row per work-order result or event."""
+def read_events(path, kind: Kind, cat: Catalogs, shard: Shard | None = None) -> WoBatch:
+    """HPE or LPE: one row per work-order result or event; with `shard`, only its concentrators' rows
+    are counted (the file is validated whole)."""
     assert kind in (HPE, LPE)
     frame, malformed = load_frame(path, kind)
     n = len(frame)
@@ -331,10 +340,10 @@ def read_events(path, kind: Kind, cat: Catalogs) -> WoBatch:
     rej.reject(descriptions.map(lambda v: v == "", bool), "missing_field")
     results = [event_result(cat, d) for d in descriptions.uniques]
     _require_rows(kind, n, int(rej.keep.sum()), rej.counts)
-    return _aggregate(kind.name, n, rej, conc, descriptions.codes, results)
+    return _aggregate(kind.name, n, rej, conc, descriptions.codes, results, shard)
 
 
-def read_technical(path, cat: Catalogs) -> WoBatch:
+def read_technical(path, cat: Catalogs, shard: Shard | None = None) -> WoBatch:
     frame, malformed = load_frame(path, TECHNICAL)
     n = len(frame)
     rej = Rejections(n, malformed)
@@ -362,7 +371,8 @@ def read_technical(path, cat: Catalogs) -> WoBatch:
         else:
             results.append(WoResult(activity, "ok", "ok", "none", None))
     _require_rows(TECHNICAL, n, int(rej.keep.sum()), rej.counts)
-    return _aggregate("technical", n, rej, conc, np.asarray(triple_codes, dtype=np.int64), results)
+    codes = np.asarray(triple_codes, dtype=np.int64)
+    return _aggregate("technical", n, rej, conc, codes, results, shard)
 
 
 # -- ConcentratorStatusWordAnalyzedReport ----------------------------------------------------------

@@ -23,6 +23,7 @@ from exporters.core.inbox import FileRejected, IngestOutcome
 
 from . import kinds, metrics, readers
 from .inventory import Inventory, InventoryError, load_inventory
+from .shard import Shard
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,8 @@ class Counters:
 
     def add(self, name: str, counts: Mapping[Any, int]) -> None:
         target = self.get(name)
-        for key, n in counts.items():
-            if n:
-                target[key if isinstance(key, tuple) else (key,)] += int(n)
+        for key, n in counts.items():  # an explicit 0 registers the series (a shard's share may be 0)
+            target[key if isinstance(key, tuple) else (key,)] += int(n)
 
     def to_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {
@@ -95,8 +95,10 @@ class SmmePlusSource:
         exposition: Exposition,
         inventory_path: str | Path | None = None,
         per_meter_series_limit: int = DEFAULT_PER_METER_SERIES_LIMIT,
+        shard: Shard | None = None,
     ) -> None:
         self.cat = catalogs
+        self.shard = shard or Shard()
         self.flags = catalogs.meter_flags
         self.exposition = exposition
         self.inventory_path = Path(inventory_path) if inventory_path else None
@@ -127,6 +129,8 @@ class SmmePlusSource:
                 raise FileRejected("unrecognised", f"unknown kind {kind!r}")
             handler = getattr(self, f"_ingest_{kind}")
             rows, rejected = handler(Path(path), replay)
+            if not self.shard.owns_fleet_rows:
+                rejected = Counter()  # every shard reads the same file: shard 0 reports its bad rows
             self.up[kind] = 1
             if not replay:
                 self.counters.add("rows", {(kind,): rows})
@@ -155,25 +159,31 @@ class SmmePlusSource:
     # -- the kinds --------------------------------------------------------------------------------
     def _ingest_swe(self, path: Path, replay: bool) -> tuple[int, Counter[str]]:
         batch = readers.read_swe(path, self.cat)
+        owned = self.shard.mask(batch.concentrators)
         nflags = len(self.flags)
         meter_codes, meter_names = pd.factorize(batch.meters)
         keys = meter_codes.astype(np.int64) * nflags + batch.flags
         last = _last_per_key(keys, batch.timestamps)
         last = last[batch.active[last]]
+        last = last[owned[last]]
         self.swe_active = _active_frame(batch.meters[last], batch.concentrators[last], batch.flags[last])
         rows_per_meter = np.bincount(meter_codes, minlength=len(meter_names))
         concentrator_of = np.empty(len(meter_names), dtype=object)
         concentrator_of[meter_codes] = batch.concentrators  # the meter's concentrator in its last row
-        self.swe_meters = pd.DataFrame(
+        swe_meters = pd.DataFrame(
             {
                 "meter": np.asarray(meter_names, dtype=object),
                 "concentrator": concentrator_of,
                 "rows": rows_per_meter,
             }
         )
+        # a meter (and all its rows) goes with the concentrator of its last row, as in the unsharded fold
+        self.swe_meters = swe_meters if self.shard.whole else swe_meters[self.shard.mask(concentrator_of)]
         if not replay:
-            conc_codes, conc_names = pd.factorize(batch.concentrators)
-            pair, n = np.unique(conc_codes.astype(np.int64) * nflags + batch.flags, return_counts=True)
+            mine = slice(None) if self.shard.whole else owned
+            conc_codes, conc_names = pd.factorize(batch.concentrators[mine])
+            pairs = conc_codes.astype(np.int64) * nflags + batch.flags[mine]
+            pair, n = np.unique(pairs, return_counts=True)
             self.counters.add(
                 "meter_events",
                 {
@@ -182,12 +192,14 @@ class SmmePlusSource:
                 },
             )
         self.publish_meters(count_dropped=not replay)
-        return batch.rows, batch.rejected
+        return int(owned.sum()), batch.rejected
 
     def _ingest_msw(self, path: Path, replay: bool) -> tuple[int, Counter[str]]:
         batch = readers.read_msw(path)
+        owned = self.shard.mask(batch.concentrators)
         meter_codes, _names = pd.factorize(batch.meters)
         newest = _last_per_key(meter_codes.astype(np.int64), batch.timestamps)
+        newest = newest[owned[newest]]
         parts = []
         for i, flag in enumerate(self.flags):
             bits = (batch.words[flag.word][newest] >> flag.bit) & 1
@@ -204,12 +216,12 @@ class SmmePlusSource:
                 values = batch.words[word]
                 for bit in range(16):
                     if not (listed >> bit) & 1:
-                        n = int(((values >> bit) & 1).sum())
-                        if n:
-                            unlisted[(word, str(bit))] += n
+                        is_set = ((values >> bit) & 1).astype(bool)
+                        if is_set.any():  # registered at 0 by a shard without such a row (see readers)
+                            unlisted[(word, str(bit))] += int(is_set[owned].sum())
             self.counters.add("unlisted_bits", unlisted)
         self.publish_meters(count_dropped=not replay)
-        return batch.rows, batch.rejected
+        return int(owned.sum()), batch.rejected
 
     def _fold_workorders(self, batch: readers.WoBatch, replay: bool) -> tuple[int, Counter[str]]:
         if not replay:
@@ -220,19 +232,19 @@ class SmmePlusSource:
         return batch.rows, batch.rejected
 
     def _ingest_hpe(self, path: Path, replay: bool) -> tuple[int, Counter[str]]:
-        return self._fold_workorders(readers.read_events(path, kinds.HPE, self.cat), replay)
+        return self._fold_workorders(readers.read_events(path, kinds.HPE, self.cat, self.shard), replay)
 
     def _ingest_lpe(self, path: Path, replay: bool) -> tuple[int, Counter[str]]:
-        return self._fold_workorders(readers.read_events(path, kinds.LPE, self.cat), replay)
+        return self._fold_workorders(readers.read_events(path, kinds.LPE, self.cat, self.shard), replay)
 
     def _ingest_technical(self, path: Path, replay: bool) -> tuple[int, Counter[str]]:
-        return self._fold_workorders(readers.read_technical(path, self.cat), replay)
+        return self._fold_workorders(readers.read_technical(path, self.cat, self.shard), replay)
 
     def _ingest_csw(self, path: Path, replay: bool) -> tuple[int, Counter[str]]:
         batch = readers.read_csw(path, self.cat)
-        self.csw = batch.frame
+        self.csw = batch.frame if self.shard.whole else batch.frame[self.shard.mask(batch.frame.index)]
         self.publish_csw()
-        return batch.rows, batch.rejected
+        return len(self.csw), batch.rejected
 
     # -- inventory ------------------------------------------------------------------------------
     def _inventory_files(self) -> list[Path]:
@@ -284,7 +296,9 @@ class SmmePlusSource:
     # -- publishing -----------------------------------------------------------------------------
     def publish_all(self) -> None:
         with self._lock:
-            self.exposition.publish("0_catalog", metrics.catalog_families(self.cat))
+            # the same in every shard: exposed once, by shard 0, so joins on it never meet duplicates
+            catalog = metrics.catalog_families(self.cat) if self.shard.owns_fleet_rows else []
+            self.exposition.publish("0_catalog", catalog)
             self.publish_inventory()
             self.publish_meters(count_dropped=False)
             self.publish_csw()
@@ -292,7 +306,21 @@ class SmmePlusSource:
             self.publish_health()
 
     def publish_inventory(self) -> None:
-        self.exposition.publish("1_inventory", metrics.inventory_families(self.inventory))
+        self.exposition.publish("1_inventory", metrics.inventory_families(self.shard_inventory()))
+
+    def shard_inventory(self) -> Inventory:
+        """The inventory rows this shard exposes: its concentrators, and the meters under them (a meter
+        without a concentrator goes to shard 0). Lookups (comuna of a meter) use the whole inventory."""
+        if self.shard.whole:
+            return self.inventory
+        inv = self.inventory
+        return Inventory(
+            inv.concentrators[self.shard.mask(inv.concentrators.index)],
+            inv.meters[self.shard.mask(inv.meters["concentrator"].to_numpy(dtype=object))],
+            inv.sources,
+            inv.rows_rejected,
+            inv.loaded_at,
+        )
 
     def active_flags(self) -> pd.DataFrame:
         """Union of the newest SWE and status-word states: one row per (meter, flag)."""
@@ -344,5 +372,6 @@ class SmmePlusSource:
                 self.inventory,
                 self.inventory_up,
                 self.inventory_path,
+                self.shard,
             ),
         )
