@@ -1,3 +1,117 @@
-"""Placeholder replaced below."""
+"""`smmc rules check`: every check an SRE needs before pushing a rule change, with readable output."""
 
-STEP_NAMES = ()
+from __future__ import annotations
+
+import glob
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from smmc.rules import inhibition, lint, render, routing, tools
+from smmc.rules.model import RuleSet, load
+
+
+def stale_files(rs: RuleSet, root: Path) -> list[str]:
+    """Generated files whose committed content differs from what thresholds.yml gives now."""
+    problems = []
+    for rel, content in render.generated(rs, root).items():
+        path = root / rel
+        if not path.exists():
+            problems.append(f"{rel} is missing: run `smmc rules generate`")
+        elif path.read_text(encoding="utf-8") != content:
+            problems.append(f"{rel} is stale: run `smmc rules generate` and commit the result")
+    expected = set(render.test_files(rs))
+    for path in sorted(glob.glob(str(root / "rules/tests/*.test.yml"))):
+        rel = str(Path(path).relative_to(root))
+        if rel not in expected and render.HEADER.splitlines()[0][:30] in Path(path).read_text(
+            encoding="utf-8"
+        ):
+            problems.append(f"{rel} was generated for rules that no longer exist: delete it")
+    return problems
+
+
+def promtool_check(rs: RuleSet, root: Path) -> list[str]:
+    files = sorted(glob.glob(str(root / "rules/*.rules.yml")))
+    result = tools.run([tools.promtool(), "check", "rules", *files])
+    return (
+        [] if result.returncode == 0 else [f"promtool check rules:\n{result.stdout}{result.stderr}".rstrip()]
+    )
+
+
+def promtool_test(rs: RuleSet, root: Path) -> list[str]:
+    files = sorted(glob.glob(str(root / "rules/tests/*.test.yml")))
+    if not files:
+        return ["no promtool test files in rules/tests/"]
+    result = tools.run([tools.promtool(), "test", "rules", *files], cwd=root / "rules/tests")
+    if result.returncode == 0:
+        return []
+    return [f"promtool test rules:\n{result.stdout}{result.stderr}".rstrip()]
+
+
+def amtool_check(rs: RuleSet, root: Path) -> list[str]:
+    result = tools.run([tools.amtool(), "check-config", str(root / routing.CONFIG)])
+    return (
+        [] if result.returncode == 0 else [f"amtool check-config:\n{result.stdout}{result.stderr}".rstrip()]
+    )
+
+
+def inhibition_check(rs: RuleSet, root: Path) -> list[str]:
+    return inhibition.run(rs, root)[2]
+
+
+def inhibit_names(rs: RuleSet, root: Path) -> list[str]:
+    """Every alertname an inhibit rule names exists in the rules (a rename would silently disable it)."""
+    import re
+
+    import yaml
+
+    doc = yaml.safe_load((root / routing.CONFIG).read_text(encoding="utf-8"))
+    names = {a.name for a in rs.alerts}
+    problems = []
+    for i, rule in enumerate(doc.get("inhibit_rules") or []):
+        for m in (rule.get("source_matchers") or []) + (rule.get("target_matchers") or []):
+            hit = re.match(r'^alertname\s*(=~|=)\s*"?([^"]*)"?$', m)
+            if not hit:
+                continue
+            for name in hit.group(2).split("|"):
+                if name and name not in names:
+                    problems.append(f"inhibit rule {i + 1} names alert {name!r}, which no rule defines")
+    return problems
+
+
+STEPS: list[tuple[str, str, Callable[[RuleSet, Path], list[str]]]] = [
+    ("stale", "generated files match rules/thresholds.yml", stale_files),
+    (
+        "lint",
+        "names, labels, annotations, runbooks, test cases, documented metrics",
+        lambda rs, r: lint.run(rs, r),
+    ),
+    ("promtool-check", "promtool check rules", promtool_check),
+    ("promtool-test", "promtool test rules (fires / at threshold / pending)", promtool_test),
+    ("amtool-check", "amtool check-config", amtool_check),
+    ("inhibit-names", "inhibit rules name existing alerts", inhibit_names),
+    ("routes", "amtool config routes test, one per alert", lambda rs, r: routing.check(rs, r)),
+    ("inhibition", "inhibition scenario on a real Alertmanager", inhibition_check),
+]
+STEP_NAMES = tuple(s[0] for s in STEPS)
+
+
+def run_all(root: Path, skip: set[str], out: TextIO) -> int:
+    rs = load(root)
+    print(f"rules/thresholds.yml: {len(rs.alerts)} alerts, {len(rs.recording)} recording rules", file=out)
+    failed = 0
+    for name, what, step in STEPS:
+        if name in skip:
+            print(f"SKIP  {name:<15} {what} (--skip)", file=out)
+            continue
+        try:
+            problems = step(rs, root)
+        except tools.ToolMissing as exc:
+            problems = [str(exc)]
+        status = "ok" if not problems else "FAIL"
+        print(f"{status:<5} {name:<15} {what}", file=out, flush=True)
+        for p in problems:
+            print("      " + p.replace("\n", "\n      "), file=out)
+        failed += bool(problems)
+    print("all checks passed" if not failed else f"{failed} check(s) failed", file=out)
+    return 1 if failed else 0

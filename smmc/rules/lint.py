@@ -1,0 +1,186 @@
+"""Policy checks on the rules: names, labels, annotations, runbooks, test cases, metrics documented.
+
+Each check returns human-readable problems; an empty list means the rules pass.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import promql_parser
+
+from smmc.rules import gotemplate
+from smmc.rules.model import RuleSet
+
+SEVERITIES = {"critical", "warning", "info"}
+MAINTENANCE = {"remote", "specialist", "field", "scheduled", "outage", "platform"}
+TEAMS = {"metering", "specialist", "field-ops", "telecom", "data-platform", "grid-ops", "observability"}
+PROCEDURES = {"SM04", "SM05", "SM15"}
+COMMANDS = {
+    "time_sync",
+    "retry_last_activity",
+    "concentrator_modification",
+    "recommission_meter",
+    "meter_status_check",
+}
+OBJECT_LABELS = ("concentrator", "meter", "modem", "job", "flag", "category", "resourceName", "kind")
+# Series Prometheus itself produces; everything else must be documented in docs/metrics.md.
+PROMETHEUS_BUILTINS = {
+    "up",
+    "ALERTS",
+    "ALERTS_FOR_STATE",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+}
+RUNBOOK_SECTIONS = ("## Meaning", "## Impact", "## Diagnosis", "## Mitigation")
+NO_QUIET_CASE = {"Watchdog"}  # always fires by design
+
+_CAMEL = re.compile(r"^[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)*$")
+_RECORD = re.compile(r"^[a-z_]*:[a-z_][a-z0-9_]*:[a-z0-9_]+$")
+_DOC_METRIC = re.compile(r"^\|\s*`([a-zA-Z_:][a-zA-Z0-9_:]*)`\s*\|", re.MULTILINE)
+
+
+def documented_metrics(metrics_md: Path) -> set[str]:
+    if not metrics_md.exists():
+        return set()
+    return set(_DOC_METRIC.findall(metrics_md.read_text(encoding="utf-8")))
+
+
+def metric_names(expr: str) -> set[str]:
+    """Every metric name a PromQL expression selects (parsed, not grepped)."""
+    names: set[str] = set()
+
+    def visit(node: object) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            if node.name:
+                names.add(node.name)
+            for m in node.matchers.matchers:
+                if m.name == "__name__":
+                    names.add(m.value)
+            return
+        for attr in ("expr", "lhs", "rhs", "vector_selector", "param"):
+            child = getattr(node, attr, None)
+            if child is not None and not isinstance(child, str | int | float):
+                visit(child)
+        for child in getattr(node, "args", None) or []:
+            visit(child)
+
+    visit(promql_parser.parse(expr))
+    return names
+
+
+def check_expressions(rs: RuleSet) -> list[str]:
+    problems = []
+    for r in rs.recording:
+        try:
+            promql_parser.parse(r.expr)
+        except Exception as exc:  # the parser raises its own exception types
+            problems.append(f"recording rule {r.record}: PromQL does not parse: {exc}")
+    for a in rs.alerts:
+        try:
+            promql_parser.parse(a.expr)
+        except Exception as exc:
+            problems.append(f"{a.name}: PromQL does not parse: {exc}")
+    return problems
+
+
+def check_metrics_documented(rs: RuleSet, metrics_md: Path) -> list[str]:
+    documented = documented_metrics(metrics_md)
+    recorded = {r.record for r in rs.recording}
+    known = documented | recorded | PROMETHEUS_BUILTINS
+    problems = []
+    exprs = [(f"recording rule {r.record}", r.expr) for r in rs.recording]
+    exprs += [(f"alert {a.name}", a.expr) for a in rs.alerts]
+    for where, expr in exprs:
+        try:
+            names = metric_names(expr)
+        except Exception:
+            continue  # reported by check_expressions
+        for name in sorted(names - known):
+            problems.append(f"{where} reads `{name}`, which no exporter documents in {metrics_md.name}")
+    return problems
+
+
+def check_naming(rs: RuleSet) -> list[str]:
+    problems = []
+    seen: set[str] = set()
+    for r in rs.recording:
+        if not _RECORD.match(r.record):
+            problems.append(f"recording rule {r.record}: name is not level:metric:operation")
+        if not r.help:
+            problems.append(f"recording rule {r.record}: no help text for docs/metrics.md")
+    for a in rs.alerts:
+        if a.name in seen:
+            problems.append(f"{a.name}: defined twice")
+        seen.add(a.name)
+        if not _CAMEL.match(a.name):
+            problems.append(f"{a.name}: alert names are CamelCase")
+        labels = a.labels
+        if labels.get("severity") not in SEVERITIES:
+            problems.append(f"{a.name}: severity {labels.get('severity')!r} not in {sorted(SEVERITIES)}")
+        if labels.get("maintenance") not in MAINTENANCE:
+            problems.append(
+                f"{a.name}: maintenance {labels.get('maintenance')!r} not in {sorted(MAINTENANCE)}"
+            )
+        if labels.get("team") not in TEAMS:
+            problems.append(f"{a.name}: team {labels.get('team')!r} not in {sorted(TEAMS)}")
+        if "procedure" in labels and labels["procedure"] not in PROCEDURES:
+            problems.append(f"{a.name}: procedure {labels['procedure']!r} not in {sorted(PROCEDURES)}")
+        if labels.get("maintenance") == "field" and "procedure" not in labels:
+            problems.append(f"{a.name}: a field alert names its procedure (SM04, SM05, SM15)")
+        if labels.get("maintenance") == "remote":
+            if labels.get("command") not in COMMANDS:
+                problems.append(f"{a.name}: a remote alert needs command in {sorted(COMMANDS)}")
+        elif "command" in labels:
+            problems.append(f"{a.name}: command is only for maintenance=remote")
+        if not a.summary or "{{" in a.summary:
+            problems.append(f"{a.name}: summary must be a static sentence")
+        if not a.description:
+            problems.append(f"{a.name}: no description")
+        for text, what in ((a.description, "description"), (a.action, "action"), (a.summary, "summary")):
+            for bad in gotemplate.check(text):
+                problems.append(f"{a.name}: {what} uses an unsupported template action {{{{ {bad} }}}}")
+        if "{{" not in a.description and a.name not in NO_QUIET_CASE:
+            problems.append(f"{a.name}: the description should show the values ({{{{ $labels.x }}}})")
+        if not a.action:
+            problems.append(f"{a.name}: no action annotation")
+    return problems
+
+
+def check_tests(rs: RuleSet) -> list[str]:
+    problems = []
+    for a in rs.alerts:
+        if a.fire is None:
+            problems.append(f"{a.name}: no firing test case in rules/tests/cases.yml")
+        elif a.name not in NO_QUIET_CASE and not any(a.fire.labels.get(k) for k in OBJECT_LABELS):
+            problems.append(f"{a.name}: the alert carries none of the object labels {OBJECT_LABELS}")
+        if a.quiet is None and a.name not in NO_QUIET_CASE:
+            problems.append(f"{a.name}: no at-threshold (quiet) test case in rules/tests/cases.yml")
+    return problems
+
+
+def check_runbooks(rs: RuleSet, root: Path) -> list[str]:
+    problems = []
+    for a in rs.alerts:
+        if not a.runbook_url.endswith(f"/docs/runbooks/{a.name}.md"):
+            problems.append(f"{a.name}: runbook_url must point at docs/runbooks/{a.name}.md")
+        path = root / "docs" / "runbooks" / f"{a.name}.md"
+        if not path.exists():
+            problems.append(f"{a.name}: missing runbook {path.relative_to(root)}")
+            continue
+        text = path.read_text(encoding="utf-8")
+        for section in RUNBOOK_SECTIONS:
+            if section not in text:
+                problems.append(f"{a.name}: runbook lacks a '{section}' section")
+    return problems
+
+
+def run(rs: RuleSet, root: Path) -> list[str]:
+    return (
+        check_expressions(rs)
+        + check_naming(rs)
+        + check_tests(rs)
+        + check_runbooks(rs, root)
+        + check_metrics_documented(rs, root / "docs" / "metrics.md")
+    )
