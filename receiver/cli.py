@@ -83,8 +83,11 @@ def main(argv: list[str]) -> int:
         return 1
 
     import uvicorn
+    from prometheus_client import disable_created_metrics
 
     from receiver.service import build_receiver
+
+    disable_created_metrics()  # no *_created series next to every counter and histogram
 
     receiver = build_receiver(
         config,

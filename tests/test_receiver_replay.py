@@ -19,14 +19,23 @@ def _summarise(stack, actions):
     for a in actions:
         events = stack.client.get(f"/api/actions/{a['id']}").json()["ledger"]
         final = events[-1]
-        out.append({
-            "alertname": a["alertname"], "receiver": a["receiver"], "phase": a["phase"], "rule": a["rule"],
-            "action": a["action"], "params": a["params"], "status": a["status"],
-            "approval_required": a["approval_required"],
-            # SMMePlus command ids are random; JIRA keys are deterministic in a replay
-            "external_id": a["external_id"] if a["action"] != "smmeplus_command" else bool(a["external_id"]),
-            "outcome": final["detail"].get("outcome", final["event"]),
-        })
+        out.append(
+            {
+                "alertname": a["alertname"],
+                "receiver": a["receiver"],
+                "phase": a["phase"],
+                "rule": a["rule"],
+                "action": a["action"],
+                "params": a["params"],
+                "status": a["status"],
+                "approval_required": a["approval_required"],
+                # SMMePlus command ids are random; JIRA keys are deterministic in a replay
+                "external_id": a["external_id"]
+                if a["action"] != "smmeplus_command"
+                else bool(a["external_id"]),
+                "outcome": final["detail"].get("outcome", final["event"]),
+            }
+        )
     return out
 
 
