@@ -10,7 +10,7 @@ from pathlib import Path
 
 import promql_parser
 
-from smmc.rules import gotemplate
+from smmc.rules import gotemplate, render
 from smmc.rules.model import RuleSet
 
 SEVERITIES = {"critical", "warning", "info"}
@@ -108,6 +108,8 @@ def check_naming(rs: RuleSet) -> list[str]:
     for r in rs.recording:
         if not _RECORD.match(r.record):
             problems.append(f"recording rule {r.record}: name is not level:metric:operation")
+        elif render.level_labels(r.record) is None:
+            problems.append(f"recording rule {r.record}: level is not made of known label names")
         if not r.help:
             problems.append(f"recording rule {r.record}: no help text for docs/metrics.md")
     for a in rs.alerts:

@@ -1,4 +1,4 @@
-"""Routing expectations: which receivers each alert of the rules reaches, checked with `amtool config routes test`.
+"""Routing expectations: the receivers each alert of the rules reaches (`amtool config routes test`).
 
 The policy, derived from each alert's own labels (so every maintenance path the rules use is tested):
 the Watchdog reaches only `watchdog`; an info alert only `smmc-actions` (recorded, no notification);

@@ -1,0 +1,208 @@
+"""Rules as code: generated files fresh, promtool check/test, every alert tested and documented, lint."""
+
+from __future__ import annotations
+
+import glob
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from smmc.rules import checks, cli, gotemplate, lint, render
+from smmc.rules.model import REPO_ROOT, RulesError, arithmetic, expand, load
+
+ROOT = REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def rs():
+    return load(ROOT)
+
+
+def _rule_files() -> list[str]:
+    return sorted(glob.glob(str(ROOT / "rules/*.rules.yml")))
+
+
+def _test_files() -> list[str]:
+    return sorted(glob.glob(str(ROOT / "rules/tests/*.test.yml")))
+
+
+def _alertnames_in_rule_files() -> set[str]:
+    names = set()
+    for path in _rule_files():
+        for group in yaml.safe_load(Path(path).read_text())["groups"]:
+            names |= {r["alert"] for r in group["rules"] if "alert" in r}
+    return names
+
+
+def test_generated_files_are_fresh(rs):
+    assert checks.stale_files(rs, ROOT) == []
+
+
+def test_promtool_check_rules():
+    from smmc.rules import tools
+
+    result = tools.run([tools.promtool(), "check", "rules", *_rule_files()])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_test_rules():
+    from smmc.rules import tools
+
+    result = tools.run([tools.promtool(), "test", "rules", *_test_files()], cwd=ROOT / "rules/tests")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_has_a_firing_and_a_quiet_promtool_test():
+    """Read the committed rule and test files (not the generator): every alert fires and stays quiet."""
+    fires: set[str] = set()
+    quiet: set[str] = set()
+    for path in _test_files():
+        for test in yaml.safe_load(Path(path).read_text())["tests"]:
+            for art in test.get("alert_rule_test") or []:
+                (fires if art.get("exp_alerts") else quiet).add(art["alertname"])
+    names = _alertnames_in_rule_files()
+    assert len(names) >= 40
+    assert sorted(names - fires) == [], "alerts without a promtool test that fires them"
+    assert sorted(names - quiet - {"Watchdog"}) == [], (
+        "alerts without a promtool test where they must not fire"
+    )
+
+
+def test_firing_tests_assert_exact_labels_and_annotations():
+    for path in _test_files():
+        for test in yaml.safe_load(Path(path).read_text())["tests"]:
+            for art in test.get("alert_rule_test") or []:
+                for exp in art.get("exp_alerts") or []:
+                    assert {"severity", "maintenance", "team"} <= set(exp["exp_labels"]), art["alertname"]
+                    assert set(exp["exp_annotations"]) == {"summary", "description", "runbook_url", "action"}
+
+
+def test_every_alert_has_a_runbook_with_the_four_sections():
+    for name in _alertnames_in_rule_files():
+        path = ROOT / "docs/runbooks" / f"{name}.md"
+        assert path.exists(), f"missing runbook {path}"
+        text = path.read_text()
+        for section in lint.RUNBOOK_SECTIONS:
+            assert section in text, f"{path.name} lacks {section}"
+
+
+def test_lint_passes(rs):
+    assert lint.run(rs, ROOT) == []
+
+
+def test_every_metric_a_rule_reads_is_documented(rs):
+    """Parsed with promql_parser; docs/metrics.md plus Prometheus built-ins and recording rules."""
+    assert lint.check_metrics_documented(rs, ROOT / "docs/metrics.md") == []
+    read = set().union(*(lint.metric_names(a.expr) for a in rs.alerts))
+    assert {"smmc_meter_flag_active", "opengate_modem_present", "azurerm_resource_metric", "up"} <= read
+
+
+def test_lint_catches_an_undocumented_metric(rs, tmp_path):
+    doc = tmp_path / "metrics.md"
+    doc.write_text("| `smmc_meter_flag_active` | gauge | meter | x |\n")
+    problems = lint.check_metrics_documented(rs, doc)
+    assert any("`opengate_modem_present`" in p for p in problems)
+    assert not any("`smmc_meter_flag_active`" in p for p in problems)
+
+
+def test_metric_names_walks_the_whole_expression():
+    expr = "sum by (a) (rate(x_total[5m])) / on (a) group_left max(y)"
+    expr += ' or label_replace(z, "b", "$1", "a", "(.*)")'
+    assert lint.metric_names(expr) == {"x_total", "y", "z"}
+
+
+def test_lint_catches_policy_violations(rs):
+    from dataclasses import replace
+
+    a = rs.alert("MeterTamperDetected")
+    bad = replace(
+        a,
+        name="meter_tamper",
+        labels={"severity": "page", "maintenance": "remote", "team": "nobody"},
+        summary="Meter {{ $labels.meter }}",
+        description="{{ $value | humanize }}",
+    )
+    problems = lint.check_naming(replace(rs, alerts=[bad]))
+    text = "\n".join(problems)
+    for fragment in (
+        "CamelCase",
+        "severity 'page'",
+        "team 'nobody'",
+        "needs command",
+        "static sentence",
+        "humanize",
+    ):
+        assert fragment in text
+
+
+def test_lint_catches_a_missing_case_and_runbook(rs, tmp_path):
+    from dataclasses import replace
+
+    a = replace(rs.alert("GridOutage"), quiet=None)
+    assert any("no at-threshold" in p for p in lint.check_tests(replace(rs, alerts=[a])))
+    (tmp_path / "docs/runbooks").mkdir(parents=True)
+    assert any("missing runbook" in p for p in lint.check_runbooks(replace(rs, alerts=[a]), tmp_path))
+
+
+def test_substitution_and_arithmetic():
+    params = {"flags": ["CAPE", "TC_Rem"], "n": 10, "d": "1h"}
+    assert expand('x{flag=~"${flags}"} > ${n}', params, {"n": 10.0}, "t") == 'x{flag=~"CAPE|TC_Rem"} > 10'
+    assert expand("$(n + 1)x60", params, {"n": 10.0}, "t") == "11x60"
+    assert arithmetic("d * 2 + 60", {"d": 3600.0}, "t") == 7260
+    with pytest.raises(RulesError, match="unknown parameter"):
+        expand("${nope}", params, {}, "t")
+    with pytest.raises(RulesError, match="unsupported"):
+        arithmetic("__import__('os')", {}, "t")
+
+
+def test_go_template_subset():
+    labels = {"meter": "M1"}
+    assert gotemplate.render("m {{ $labels.meter }} {{ $labels.x }}", labels, None) == "m M1 <no value>"
+    assert gotemplate.render('{{ printf "%.1f" $value }}', {}, 2.25) == "2.2"
+    assert gotemplate.render("{{ $value | humanizePercentage }}", {}, 0.1) == "10%"
+    assert gotemplate.check("{{ $value | humanize }}") == ["$value | humanize"]
+
+
+def test_alerts_doc_lists_every_alert(rs):
+    text = (ROOT / "docs/alerts.md").read_text()
+    for a in rs.alerts:
+        assert f"[{a.name}](runbooks/{a.name}.md)" in text
+
+
+def test_recording_rules_documented_in_metrics_md(rs):
+    section = render.metrics_section(rs)
+    text = (ROOT / "docs/metrics.md").read_text()
+    assert section in text
+    for r in rs.recording:
+        assert f"`{r.record}`" in section
+
+
+def _copy_repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    for rel in ("rules", "alertmanager", "docs"):
+        shutil.copytree(ROOT / rel, root / rel)
+    return root
+
+
+def test_check_command_fails_on_a_stale_threshold_change(tmp_path, capsys):
+    root = _copy_repo(tmp_path)
+    thresholds = root / "rules/thresholds.yml"
+    thresholds.write_text(thresholds.read_text().replace("outage_max_meters: 10", "outage_max_meters: 12"))
+    rc = cli.main(["--root", str(root), "check", "--skip", "promtool-test", "--skip", "inhibition"])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "FAIL  stale" in out and "rules/power.rules.yml is stale" in out
+    # after `generate` the same change passes, and the rule carries the new threshold
+    assert cli.main(["--root", str(root), "generate"]) == 0
+    rc = cli.main(["--root", str(root), "check", "--skip", "promtool-test", "--skip", "inhibition"])
+    assert rc == 0, capsys.readouterr().out
+    assert "> 12" in (root / "rules/power.rules.yml").read_text()
+
+
+def test_check_command_reports_a_broken_source(tmp_path, capsys):
+    root = _copy_repo(tmp_path)
+    (root / "rules/thresholds.yml").write_text("groups: [unclosed\n")
+    assert cli.main(["--root", str(root), "check"]) == 1
+    assert "thresholds.yml" in capsys.readouterr().err
