@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+SCHEMA_LOCK_KEY = 0x736D6D63  # "smmc": the advisory lock that serialises schema set-up (PostgreSQL)
 OPEN_STATUSES = ("pending", "retry", "dispatching")
 FINAL_STATUSES = ("succeeded", "failed", "dry_run", "suppressed", "rejected", "recorded")
 
@@ -426,6 +427,14 @@ class PostgresStore(Store):
 
     def _claim_lock_clause(self) -> str:
         return " FOR UPDATE SKIP LOCKED"
+
+    def init_schema(self) -> None:
+        # replicas that start together: CREATE ... IF NOT EXISTS races in PostgreSQL (a unique violation
+        # on pg_type), so the schema is set up under a transaction-scoped advisory lock, one at a time
+        with self.transaction() as tx:
+            tx.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK_KEY,))
+            for stmt in self._schema():
+                tx.execute(stmt)
 
     def _schema(self) -> list[str]:
         return [
