@@ -17,7 +17,10 @@ REPO = Path(__file__).resolve().parents[1]
 COMPOSE = REPO / "docker-compose.yml"
 PROJECT_IMAGE = re.compile(r"^smmc-monitoring:")
 # a pinned image: name:tag where the tag is a version (digits and dots, optionally a suffix), or a digest
-PINNED = re.compile(r"^[\w./-]+(:v?\d+(\.\d+){1,3}[\w.-]*)(@sha256:[0-9a-f]{64})?$|^[\w./-]+@sha256:[0-9a-f]{64}$")
+PINNED = re.compile(
+    r"^[\w./-]+(:v?\d+(\.\d+){1,3}[\w.-]*)(@sha256:[0-9a-f]{64})?$"  # a version tag (and a digest)
+    r"|^[\w./-]+@sha256:[0-9a-f]{64}$"  # a digest alone
+)
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -146,6 +149,22 @@ def test_no_default_credentials(compose: dict[str, Any]) -> None:
     assert "GF_SECURITY_ADMIN_PASSWORD" not in grafana_env
     assert grafana_env["GF_SECURITY_ADMIN_PASSWORD__FILE"].startswith("/run/smmc-secrets/")
     assert "--token-file" in services(compose)["receiver"]["command"]
+    # the token file the receiver reads is the one Alertmanager's webhooks send
+    receiver_cmd = services(compose)["receiver"]["command"]
+    token_path = receiver_cmd[receiver_cmd.index("--token-file") + 1]
+    am_config = yaml.safe_load((REPO / "alertmanager" / "alertmanager.yml").read_text(encoding="utf-8"))
+    am_files = {
+        hook["http_config"]["authorization"]["credentials_file"]
+        for receiver in am_config["receivers"]
+        for hook in receiver.get("webhook_configs") or []
+        if (hook.get("http_config") or {}).get("authorization")
+    }
+    assert am_files, "Alertmanager sends no bearer token to the receiver"
+    mounts = dict(m.split(":")[:2][::-1] for m in services(compose)["alertmanager"]["volumes"])
+    for path in am_files:
+        directory, name = path.rsplit("/", 1)
+        assert mounts.get(directory) == "secrets", f"{directory} is not the secrets volume in alertmanager"
+        assert token_path == f"/run/smmc-secrets/{name}", (token_path, path)
     # values given in .env reach the secrets-init service
     raw = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
     assert raw["services"]["secrets-init"]["environment"]["SMMC_RECEIVER_TOKEN"] == "${SMMC_RECEIVER_TOKEN:-}"
@@ -163,13 +182,13 @@ def test_secrets_init_generates_once_and_prefers_env_values(tmp_path: Path) -> N
     (shim / "python").symlink_to(sys.executable)
     env = {"PATH": f"{shim}:/usr/bin:/bin"}
     first = subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True, check=True)
-    token = (tmp_path / "receiver_token").read_text()
+    token = (tmp_path / "receiver-token").read_text()
     password = (tmp_path / "grafana_admin_password").read_text()
     assert len(token) >= 24 and len(password) >= 24 and token != password
     assert token in first.stdout and password in first.stdout
     second = subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True, check=True)
     assert second.stdout == "", "a generated secret is printed only once"
-    assert (tmp_path / "receiver_token").read_text() == token
+    assert (tmp_path / "receiver-token").read_text() == token
     third = subprocess.run(
         ["/bin/sh", "-c", script],
         env={**env, "SMMC_RECEIVER_TOKEN": "chosen-by-the-user"},
@@ -177,7 +196,7 @@ def test_secrets_init_generates_once_and_prefers_env_values(tmp_path: Path) -> N
         text=True,
         check=True,
     )
-    assert (tmp_path / "receiver_token").read_text() == "chosen-by-the-user"
+    assert (tmp_path / "receiver-token").read_text() == "chosen-by-the-user"
     assert "chosen-by-the-user" not in third.stdout
 
 
@@ -185,7 +204,7 @@ def test_published_ports_bind_to_a_configurable_address(compose: dict[str, Any])
     published = {}
     for name, service in services(compose).items():
         for port in service.get("ports") or []:
-            address, host_port, container_port = port.split(":")
+            address, host_port, _container_port = port.split(":")
             assert address == "127.0.0.1", f"{name}: {port} must default to loopback"
             published[name] = int(host_port)
     assert published == {"grafana": 3000, "prometheus": 9090, "alertmanager": 9093, "receiver": 9820}

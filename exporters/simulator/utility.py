@@ -220,6 +220,16 @@ class Utility:
         )
         for scenario in scenarios:
             apply_smmeplus_effects(day, self.fleet, scenario, targets[scenario.name])
+        # scenarios that were on yesterday and are off today: their devices report the recovery
+        active = {s.name for s in scenarios}
+        for name in self.state.get("scenarios", []):
+            if name in active:
+                continue
+            try:
+                ended = load_scenario(name)
+            except ScenarioError:
+                continue
+            recover_smmeplus(day, self.fleet, ended, self.state.get("targets", {}).get(name, {}))
         written = smmeplus_sim.write_day(day, self.paths["inbox"])
         record.files.update({kind: str(path) for kind, path in written.items()})
         for scenario in scenarios:
@@ -330,6 +340,52 @@ def modem_changes(effect: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
+def _chosen_meters(fleet: smmeplus_sim.Fleet, conc: str, share: float) -> pd.DataFrame:
+    meters = fleet.meters[fleet.meters["concentrator"] == conc]
+    return meters.iloc[: max(1, int(np.ceil(share * len(meters))))]
+
+
+def _swe_rows(day: smmeplus_sim.Day, conc: str, meters: pd.DataFrame, flags: list[str], active: bool) -> None:
+    """Append one SWE row per meter and flag; appended last, it is the newest state of that meter and
+    flag, the one the exporter keeps."""
+    rows = []
+    for flag in flags:
+        code = _event_code(flag)
+        text = _event_text(code, flag)
+        for meter, pod in meters[["meter", "pod"]].itertuples(index=False):
+            rows.append(
+                {
+                    "concentrator": conc,
+                    "meter": meter,
+                    "pod": pod,
+                    "type": code,
+                    "date": day.date.isoformat(),
+                    "severity": "0",
+                    "isactive": "TRUE" if active else "FALSE",
+                    "description": text,
+                }
+            )
+    if rows:
+        day.swe = pd.concat([day.swe, pd.DataFrame(rows, columns=day.swe.columns)], ignore_index=True)
+        day.msw = _status_words_with(day.msw, meters, conc, flags, day.date, active)
+
+
+def recover_smmeplus(
+    day: smmeplus_sim.Day, fleet: smmeplus_sim.Fleet, scenario: Scenario, target: dict[str, Any]
+) -> None:
+    """The day after a scenario ends: its meters report their flags cleared, its concentrator is back."""
+    conc = target.get("concentrator")
+    if conc is None:
+        return
+    effect = scenario.effects.get("meters")
+    if effect:
+        chosen = _chosen_meters(fleet, conc, float(effect.get("share", 1.0)))
+        _swe_rows(day, conc, chosen, list(effect.get("flags", [])), active=False)
+    effect = scenario.effects.get("concentrator")
+    if effect and "reachable" in effect:
+        day.csw.loc[day.csw["concentratorname"] == conc, "isreachable"] = "1"
+
+
 def apply_smmeplus_effects(
     day: smmeplus_sim.Day, fleet: smmeplus_sim.Fleet, scenario: Scenario, target: dict[str, Any]
 ) -> None:
@@ -337,32 +393,10 @@ def apply_smmeplus_effects(
     conc = target.get("concentrator")
     if conc is None:
         return
-    meters = fleet.meters[fleet.meters["concentrator"] == conc]
     effect = scenario.effects.get("meters")
     if effect:
-        share = float(effect.get("share", 1.0))
-        chosen = meters.iloc[: max(1, int(np.ceil(share * len(meters))))]
-        rows = []
-        for flag in effect.get("flags", []):
-            code = _event_code(flag)
-            text = _event_text(code, flag)
-            for meter, pod in chosen[["meter", "pod"]].itertuples(index=False):
-                rows.append(
-                    {
-                        "concentrator": conc,
-                        "meter": meter,
-                        "pod": pod,
-                        "type": code,
-                        "date": day.date.isoformat(),
-                        "severity": "0",
-                        "isactive": "TRUE",
-                        "description": text,
-                    }
-                )
-        if rows:
-            # appended last: the newest row of a meter and flag is the state the exporter keeps
-            day.swe = pd.concat([day.swe, pd.DataFrame(rows, columns=day.swe.columns)], ignore_index=True)
-            day.msw = _status_words_with(day.msw, chosen, conc, effect.get("flags", []), day.date)
+        chosen = _chosen_meters(fleet, conc, float(effect.get("share", 1.0)))
+        _swe_rows(day, conc, chosen, list(effect.get("flags", [])), active=True)
     effect = scenario.effects.get("concentrator")
     if effect and "reachable" in effect:
         mask = day.csw["concentratorname"] == conc
@@ -370,8 +404,7 @@ def apply_smmeplus_effects(
     effect = scenario.effects.get("workorders")
     if effect:
         text = str(effect["error"])
-        share = float(effect.get("share", 1.0))
-        chosen = meters.iloc[: max(1, int(np.ceil(share * len(meters))))]
+        chosen = _chosen_meters(fleet, conc, float(effect.get("share", 1.0)))
         extra = pd.DataFrame(
             {
                 "concentrator": conc,
@@ -403,9 +436,9 @@ def _event_text(code: str, flag: str) -> str:
 
 
 def _status_words_with(
-    msw: pd.DataFrame, meters: pd.DataFrame, conc: str, flags: list[str], date: dt.date
+    msw: pd.DataFrame, meters: pd.DataFrame, conc: str, flags: list[str], date: dt.date, active: bool = True
 ) -> pd.DataFrame:
-    """The status-word dump with the flags set for the meters (rows added or updated)."""
+    """The status-word dump with the flags set (or cleared) for the meters (rows added or updated)."""
     cat = _catalogs()
     out = msw.copy()
     index = {m: i for i, m in enumerate(out["meter"].to_numpy())}
@@ -429,7 +462,10 @@ def _status_words_with(
     mask = out["meter"].isin(set(meters["meter"]))
     for flag in flags:
         f = cat.meter_flag(flag)
-        out.loc[mask, f.word] = [f"{int(text, 16) | f.mask:04X}" for text in out.loc[mask, f.word]]
+        out.loc[mask, f.word] = [
+            f"{(int(text, 16) | f.mask) if active else (int(text, 16) & ~f.mask):04X}"
+            for text in out.loc[mask, f.word]
+        ]
     return out
 
 

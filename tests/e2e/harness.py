@@ -272,6 +272,17 @@ def _rewrite_url_host(url: str, address: str) -> str:
     return urlunsplit(("http", address, parts.path, parts.query, parts.fragment))
 
 
+# docker-compose.yml mounts the repository's alertmanager/ directory at this path
+ALERTMANAGER_CONTAINER_DIR = "/etc/alertmanager/"
+
+
+def _local_path(path: str, config_dir: Path) -> str:
+    """A path of the config as seen in the container (or relative to the file) -> the repository's file."""
+    if path.startswith(ALERTMANAGER_CONTAINER_DIR):
+        return str(config_dir / path[len(ALERTMANAGER_CONTAINER_DIR) :])
+    return path if os.path.isabs(path) else str((config_dir / path).resolve())
+
+
 def rewrite_alertmanager_config(
     config: Mapping[str, Any],
     receiver_address: str,
@@ -284,7 +295,8 @@ def rewrite_alertmanager_config(
     """The repository's alertmanager.yml for a local run.
 
     Every webhook's host becomes the local receiver (its path is kept), every bearer credential file
-    becomes `token_file`, template globs become absolute (they are relative to the original file), and
+    becomes `token_file`, template globs point at the repository's files (they are written as compose
+    mounts them, or relative to the original file), and
     the grouping timers of every route that sets them are shortened. Routes, matchers, inhibitions,
     receivers and time intervals are the repository's.
     """
@@ -302,9 +314,7 @@ def rewrite_alertmanager_config(
                 auth["credentials_file"] = str(token_file)
             if http:
                 hook["http_config"] = http
-    out["templates"] = [
-        t if os.path.isabs(t) else str((config_dir / t).resolve()) for t in out.get("templates") or []
-    ]
+    out["templates"] = [_local_path(t, config_dir) for t in out.get("templates") or []]
 
     def shorten(route: dict[str, Any], is_root: bool) -> None:
         if is_root or "group_wait" in route:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .harness import (
+    ALERTMANAGER_YML,
     PROMETHEUS_YML,
     load_yaml,
     rewrite_alertmanager_config,
@@ -52,9 +53,25 @@ def test_prometheus_yml_scrapes_every_service_and_alerts_to_alertmanager() -> No
     assert managers[0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
 
 
+def test_repository_alertmanager_yml_rewrites_to_local_files(tmp_path: Path) -> None:
+    repo = load_yaml(ALERTMANAGER_YML)
+    token = tmp_path / "token"
+    local = rewrite_alertmanager_config(repo, "127.0.0.1:9", token, ALERTMANAGER_YML.parent)
+    hooks = [h for r in local["receivers"] for h in r.get("webhook_configs") or []]
+    assert hooks and all(h["url"].startswith("http://127.0.0.1:9/webhook/") for h in hooks)
+    for hook in hooks:
+        auth = (hook.get("http_config") or {}).get("authorization")
+        if auth:
+            assert auth == {"credentials_file": str(token)}
+    for pattern in local["templates"]:
+        assert list(Path(pattern).parent.glob(Path(pattern).name)), f"no template matches {pattern}"
+    assert local["inhibit_rules"] == repo["inhibit_rules"]
+    assert local["route"]["group_wait"] == "1s"
+
+
 def test_alertmanager_rewrite_moves_webhooks_tokens_templates_and_timers(tmp_path: Path) -> None:
     repo = {
-        "templates": ["templates/*.tmpl"],
+        "templates": ["templates/*.tmpl", "/etc/alertmanager/more/*.tmpl"],
         "route": {
             "receiver": "people",
             "group_wait": "30s",
@@ -87,7 +104,7 @@ def test_alertmanager_rewrite_moves_webhooks_tokens_templates_and_timers(tmp_pat
     assert hook["url"] == "http://127.0.0.1:7777/alerts/smmc-actions"
     assert hook["http_config"]["authorization"]["credentials_file"] == str(token)
     assert hook["send_resolved"] is True
-    assert local["templates"] == ["/repo/alertmanager/templates/*.tmpl"]
+    assert local["templates"] == ["/repo/alertmanager/templates/*.tmpl", "/repo/alertmanager/more/*.tmpl"]
     assert local["route"]["group_wait"] == "1s"
     assert local["route"]["group_interval"] == "2s"
     assert local["route"]["repeat_interval"] == "4h"

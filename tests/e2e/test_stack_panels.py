@@ -1,0 +1,46 @@
+"""Every Grafana Control Room panel's query, run against the end-to-end stack's Prometheus (the real
+exporters on simulated data, the receiver, the repository's rules), finds data: a panel that shows
+nothing on the demo is a broken panel. Runs after the scenario tests (file order), when the stack has
+seen an ordinary day, an incident day and a recovery."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from smmc.dashboards import panel_queries
+
+from .stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+QUERIES = panel_queries()
+# rates and increases need two samples of a counter; everything else is there at the first scrape
+DEADLINE_SECONDS = 60
+
+
+def test_every_panel_query_has_data(stack: Stack) -> None:
+    assert QUERIES, "smmc.dashboards.panel_queries() returned no query"
+    prometheus = stack.prometheus
+    assert prometheus is not None
+    waiting = list(QUERIES)
+    errors: dict[str, str] = {}
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while waiting and time.monotonic() < deadline:
+        still = []
+        for uid, title, expr in waiting:
+            try:
+                if not prometheus.query(expr):
+                    still.append((uid, title, expr))
+            except Exception as exc:  # a query Prometheus rejects is reported with its error
+                errors[f"{uid} / {title}"] = f"{expr}: {exc}"
+        waiting = still
+        if waiting:
+            time.sleep(2)
+    assert not errors, "panel queries Prometheus rejects:\n" + "\n".join(
+        f"{k}: {v}" for k, v in errors.items()
+    )
+    assert not waiting, f"{len(waiting)} of {len(QUERIES)} panel queries without data:\n" + "\n".join(
+        f"{uid} / {title}: {expr}" for uid, title, expr in waiting
+    )
