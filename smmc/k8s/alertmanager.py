@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from smmc.k8s import timezones
+
 
 class ConversionError(ValueError):
     """alertmanager.yml uses something an AlertmanagerConfig cannot express."""
@@ -254,9 +256,16 @@ def _day_range(text: str, where: str) -> dict[str, int]:
 
 def convert_time_interval(entry: Mapping[str, Any], where: str) -> dict[str, Any]:
     _reject_unknown(where, entry, {"name", "time_intervals"})
-    intervals = []
+    intervals: list[dict[str, Any]] = []
     for i, ti in enumerate(entry.get("time_intervals") or []):
         w = f"{where}.time_intervals[{i}]"
+        if "location" in ti:
+            # The resource has no time zone: the same minutes, written in UTC (smmc/k8s/timezones.py).
+            try:
+                intervals += timezones.expand(ti, w)
+            except timezones.TimeZoneError as exc:
+                raise ConversionError(str(exc)) from None
+            continue
         _reject_unknown(w, ti, {"times", "weekdays", "days_of_month", "months", "years"})
         out: dict[str, Any] = {}
         if ti.get("times"):
