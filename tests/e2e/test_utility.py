@@ -1,0 +1,206 @@
+"""The simulated utility without any server: coherence of its parts, scenarios, recovery, the command."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from exporters.simulator.scenarios import ScenarioError, available, load_all, load_scenario, parse_scenario
+from exporters.simulator.utility import Utility, UtilityError
+
+from .harness import REPO, smmc_command
+
+
+def _read(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, sep=None, engine="python", dtype=str, keep_default_na=False)
+
+
+@pytest.fixture
+def utility(tmp_path: Path) -> Utility:
+    return Utility(tmp_path / "u", 120, seed=3, meters_per_concentrator=15)
+
+
+def test_the_parts_describe_one_utility(utility: Utility) -> None:
+    record = utility.emit_day()
+    concentrators = _read(utility.paths["inventory"] / "concentrators.csv")
+    meters = _read(utility.paths["inventory"] / "meters.csv")
+    fleet = json.loads(utility.paths["fleet"].read_text())
+    assert len(meters) == 120
+    # each concentrator's router is an OpenGate modem of the same id, with its own ACTIVE SIM
+    assert sorted(d["id"] for d in fleet["devices"]) == sorted(concentrators["modem"])
+    sims = {s["id"]: s for s in fleet["sims"]}
+    assert all(sims[d["sim"]]["state"] == "ACTIVE" for d in fleet["devices"])
+    # the day's files name the inventory's concentrators and meters
+    swe = _read(Path(record.files["swe"]))
+    assert set(swe["concentrator"]) <= set(concentrators["concentrator"])
+    assert set(swe["meter"]) <= set(meters["meter"])
+    csw = pd.read_csv(record.files["csw"], sep="\t", dtype=str, skiprows=2, header=None)
+    assert set(csw[0]) == set(concentrators["concentrator"])
+    report = _read(utility.paths["report"])
+    assert list(report.columns) == ["proceso", "hora_ejecucion", "estado_final", "criticidad"]
+    assert set(report["estado_final"]) == {"OK"}
+    state = json.loads((utility.out / "utility.json").read_text())
+    assert (state["day"], state["seed"], state["meters"]) == (0, 3, 120)
+
+
+def test_deterministic_for_a_seed_and_days_follow_each_other(tmp_path: Path) -> None:
+    a = Utility(tmp_path / "a", 60, seed=5, meters_per_concentrator=15)
+    b = Utility(tmp_path / "b", 60, seed=5, meters_per_concentrator=15)
+    ra, rb = a.emit_day(), b.emit_day()
+    assert Path(ra.files["swe"]).read_bytes() == Path(rb.files["swe"]).read_bytes()
+    assert a.paths["fleet"].read_bytes() == b.paths["fleet"].read_bytes()
+    # a new Utility on the same directory continues with the next day
+    again = Utility(tmp_path / "a", 60, seed=5, meters_per_concentrator=15).emit_day()
+    assert (again.index, (again.date - ra.date).days) == (1, 1)
+    other = Utility(tmp_path / "c", 60, seed=6, meters_per_concentrator=15).emit_day()
+    assert Path(other.files["swe"]).read_bytes() != Path(ra.files["swe"]).read_bytes()
+
+
+def test_every_scenario_acts_on_its_own_healthy_object(utility: Utility) -> None:
+    scenarios = list(load_all().values())
+    targets = {s.name: utility.targets(s) for s in scenarios}
+    concentrators = [t["concentrator"] for t in targets.values() if "concentrator" in t]
+    assert len(concentrators) == len(set(concentrators)), targets
+    devices = {d["id"]: d for d in utility.base_fleet["devices"]}
+    for t in targets.values():
+        if "modem" in t:
+            assert (devices[t["modem"]]["unified_presence"], devices[t["modem"]]["ip_presence"]) == (
+                "IP",
+                "OK",
+            )
+    assert targets["cloudera-critical-job-late"]["job"] in {
+        j.name for j in utility.schedule.jobs if j.criticality == "critical"
+    }
+
+
+def test_scenario_effects_and_recovery(utility: Utility) -> None:
+    names = ["grid-outage", "router-loses-presence", "concentrator-unreachable-persistent", "sim-suspended"]
+    utility.emit_day()
+    incident = utility.emit_day([load_scenario(n) for n in [*names, "garbage-input"]])
+    t = incident.targets
+    swe = _read(Path(incident.files["swe"]))
+    outage = t["grid-outage"]["concentrator"]
+    newest = swe[swe["concentrator"] == outage].drop_duplicates(["meter", "type"], keep="last")
+    pup = newest[newest["description"].str.contains("PUP") & (newest["isactive"] == "TRUE")]
+    assert pup["meter"].nunique() == t["grid-outage"]["meters"]
+    csw = pd.read_csv(incident.files["csw"], sep="\t", dtype=str, skiprows=2, header=None)
+    reachable = dict(zip(csw[0], csw[2], strict=True))
+    assert reachable[t["router-loses-presence"]["concentrator"]] == "0"
+    assert reachable[t["concentrator-unreachable-persistent"]["concentrator"]] == "0"
+    hpe = _read(Path(incident.files["hpe"]))
+    down = hpe[hpe["concentrator"] == t["concentrator-unreachable-persistent"]["concentrator"]]
+    assert (down["description"] == "[NODE_CONNECTIVITY] Concentrator is unreachable").sum() >= 1
+    fleet = json.loads(utility.paths["fleet"].read_text())
+    device = next(d for d in fleet["devices"] if d["id"] == t["router-loses-presence"]["modem"])
+    assert (device["unified_presence"], device["ip_presence"]) == ("NOT_REGISTERED", "NOK")
+    sim = next(s for s in fleet["sims"] if s["id"] == t["sim-suspended"]["sim"])
+    assert sim["state"] == "SUSPENDED"
+    garbage = Path(incident.files["garbage:garbage-input"])
+    assert garbage.name.startswith("SWE_") and b"\xff" in garbage.read_bytes()
+
+    recovery = utility.emit_day()
+    swe = _read(Path(recovery.files["swe"]))
+    newest = swe[swe["concentrator"] == outage].drop_duplicates(["meter", "type"], keep="last")
+    assert not ((newest["description"].str.contains("PUP")) & (newest["isactive"] == "TRUE")).any()
+    csw = pd.read_csv(recovery.files["csw"], sep="\t", dtype=str, skiprows=2, header=None)
+    assert dict(zip(csw[0], csw[2], strict=True))[t["router-loses-presence"]["concentrator"]] == "1"
+    fleet = json.loads(utility.paths["fleet"].read_text())
+    device = next(d for d in fleet["devices"] if d["id"] == t["router-loses-presence"]["modem"])
+    assert device["unified_presence"] == "IP"
+
+
+def test_late_critical_job_in_the_report(utility: Utility) -> None:
+    record = utility.emit_day([load_scenario("cloudera-critical-job-late")])
+    report = _read(utility.paths["report"])
+    job = record.targets["cloudera-critical-job-late"]["job"]
+    row = report[report["proceso"] == job].iloc[0]
+    assert (row["hora_ejecucion"], row["estado_final"], row["criticidad"]) == (
+        "None",
+        "Retraso en ejecucion",
+        "Critico",
+    )
+
+
+def test_a_scenario_needs_enough_concentrators(tmp_path: Path) -> None:
+    small = Utility(tmp_path / "s", 20, seed=1)
+    with pytest.raises(UtilityError, match="simulate more meters"):
+        small.targets(load_scenario("sim-suspended"))
+
+
+def test_scenario_files_are_valid_and_expect_alerts_the_rules_define() -> None:
+    thresholds = yaml.safe_load((REPO / "rules" / "thresholds.yml").read_text(encoding="utf-8"))
+    alerts = {a["alert"] for group in thresholds["groups"].values() for a in group}
+    actions = yaml.safe_load((REPO / "alertmanager" / "actions.yml").read_text(encoding="utf-8"))
+    scenarios = load_all()
+    assert set(scenarios) == {
+        "router-loses-presence",
+        "grid-outage",
+        "meter-case-openings",
+        "concentrator-unreachable-persistent",
+        "cloudera-critical-job-late",
+        "sim-suspended",
+        "garbage-input",
+    }
+    for scenario in scenarios.values():
+        assert scenario.expect, f"{scenario.name}: expects nothing"
+        for kind in ("firing", "actions", "inhibited", "not_firing"):
+            for item in scenario.expect.get(kind, []):
+                assert item["alertname"] in alerts, f"{scenario.name}: no alert {item['alertname']}"
+        for item in scenario.expect.get("actions", []):
+            assert item["action"] in actions["action_types"], item
+            assert item["system"] in ("jira", "smmeplus"), item
+
+
+def test_bad_scenarios_are_refused_clearly(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="unknown effects"):
+        parse_scenario({"name": "x", "description": "d", "effects": {"earthquake": {}}}, "x.yml")
+    with pytest.raises(ScenarioError, match="concentrator_rank"):
+        parse_scenario({"name": "x", "description": "d", "effects": {"meters": {"flags": ["PUP"]}}}, "x.yml")
+    with pytest.raises(ScenarioError, match="no scenario"):
+        load_scenario("no-such-scenario")
+    assert "grid-outage" in available()
+
+
+def test_command_emits_one_day_then_loops_until_stopped(tmp_path: Path) -> None:
+    out = tmp_path / "cli"
+    base = [*smmc_command(), "simulate", "utility", "--out", str(out), "--meters", "30", "--seed", "2"]
+    once = subprocess.run([*base, "--scenario", "garbage-input"], capture_output=True, text=True, timeout=120)
+    assert once.returncode == 0, once.stderr
+    assert "day 0" in once.stdout
+    assert json.loads((out / "utility.json").read_text())["scenarios"] == ["garbage-input"]
+    bad = subprocess.run([*base, "--scenario", "nope"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "no scenario 'nope'" in bad.stderr
+    off = subprocess.run(base, capture_output=True, text=True, timeout=120, env={"SMMC_SIMULATOR": "off"})
+    assert off.returncode == 0 and "SMMC_SIMULATOR=off" in off.stdout
+    # the demo loop: a control file switches a scenario on between days; SIGTERM ends it cleanly
+    (out / "scenarios").write_text("garbage-input  # on during the demo\n")
+    loop = subprocess.Popen([*base, "--loop-seconds", "0.2"], stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while json.loads((out / "utility.json").read_text())["day"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        loop.send_signal(signal.SIGTERM)
+        stdout, _ = loop.communicate(timeout=30)
+    assert loop.returncode == 0
+    assert json.loads((out / "utility.json").read_text())["scenarios"] == ["garbage-input"]
+    assert "day 3" in stdout
+
+
+def test_list_scenarios() -> None:
+    result = subprocess.run(
+        [*smmc_command(), "simulate", "utility", "--list-scenarios", "--out", "-", "--meters", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr
+    assert all(name in result.stdout for name in available())
