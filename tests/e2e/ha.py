@@ -53,7 +53,9 @@ class ClusteredAlertmanager(Alertmanager):
     ) -> None:
         binary = alertmanager_binary()
         if binary is None:
-            raise HarnessError("alertmanager binary not found (Debian: apt-get install prometheus-alertmanager)")
+            raise HarnessError(
+                "alertmanager binary not found (Debian: apt-get install prometheus-alertmanager)"
+            )
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.url = f"http://{self.address}"
@@ -98,11 +100,14 @@ class HAStack:
     services: dict[str, Service]
     alertmanagers: list[ClusteredAlertmanager] = field(default_factory=list)
     prometheus: Prometheus | None = None
+    days: list[Any] = field(default_factory=list)  # the utility's DayRecords: scenario targets
 
     def emit_day(self, scenario_names: Iterable[str] = ()) -> Any:
         from exporters.simulator.scenarios import load_scenario
 
-        return self.utility.emit_day([load_scenario(n) for n in scenario_names])
+        record = self.utility.emit_day([load_scenario(n) for n in scenario_names])
+        self.days.append(record)
+        return record
 
     def _get(self, service: str, path: str, **kw: Any) -> Any:
         response = httpx.get(f"{self.services[service].url}{path}", timeout=10, **kw)
@@ -169,15 +174,19 @@ def _start(stack: HAStack, token_file: Path, first_day: list[str]) -> None:
     sim = stack.utility.paths
     spawn(
         "smmeplus",
-        ["exporter", "smmeplus", "--inbox", str(sim["inbox"]), "--inventory", str(sim["inventory"])]
-        + ["--state-dir", str(stack.workdir / "smmeplus-state"), "--listen", s["smmeplus"].address]
-        + ["--scan-interval", "0.5", "--settle-seconds", "0.5"],
+        [
+            *("exporter", "smmeplus", "--inbox", str(sim["inbox"]), "--inventory", str(sim["inventory"])),
+            *("--state-dir", str(stack.workdir / "smmeplus-state"), "--listen", s["smmeplus"].address),
+            *("--scan-interval", "0.5", "--settle-seconds", "0.5"),
+        ],
     )
     spawn(
         "receiver",
-        ["receiver", "--config", str(REPO / "alertmanager" / "actions.yml")]
-        + ["--db", f"sqlite:///{stack.workdir / 'receiver.sqlite'}", "--listen", s["receiver"].address]
-        + ["--token-file", str(token_file)],
+        [
+            *("receiver", "--config", str(REPO / "alertmanager" / "actions.yml")),
+            *("--db", f"sqlite:///{stack.workdir / 'receiver.sqlite'}", "--listen", s["receiver"].address),
+            *("--token-file", str(token_file)),
+        ],
         env={
             "SMMC_JIRA_URL": s["fake-jira"].url,
             "SMMC_SMMEPLUS_URL": s["fake-smmeplus"].url,
