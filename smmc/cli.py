@@ -20,6 +20,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("receiver",), "receiver.cli", "alert -> action webhook receiver (port 9820)"),
     (("rules",), "smmc.rules.cli", "generate, check and test the Prometheus rules and Alertmanager config"),
     (("dashboards",), "smmc.dashboards.cli", "generate and check the Grafana Control Room dashboards"),
+    (("k8s",), "smmc.k8s.cli", "generate, check and validate the Kubernetes / prometheus-operator manifests"),
 ]
 
 
