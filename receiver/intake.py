@@ -221,6 +221,9 @@ def ingest(tx: Tx, config: Config, notification: Notification, body: bytes, now:
             body.decode("utf-8", errors="replace"),
         ),
     )
+    if receiver.kind == "watchdog":
+        # every repeat of the Watchdog is a heartbeat, also when its content repeats the previous one
+        tx.set_state("watchdog_last_seen", now)
     if nid is None:
         return IntakeResult(duplicate=True, notification_id=None)
     result = IntakeResult(duplicate=False, notification_id=nid)
@@ -236,7 +239,6 @@ def ingest(tx: Tx, config: Config, notification: Notification, body: bytes, now:
         notification_id=nid,
     )
     if receiver.kind == "watchdog":
-        tx.set_state("watchdog_last_seen", now)
         return result
 
     planned = plan(config, notification, receiver.forward_url)
