@@ -1,0 +1,151 @@
+"""The receiver on PostgreSQL: webhook notifications accepted per second with durable commits, and the
+outbox drain rate with one and with two replicas on the same database, against the receiver on SQLite
+(the default store, durable) measured in the same run.
+
+    .venv/bin/python bench/bench_receiver_postgres.py [--count 2000] [--concurrency 16] [--max-seconds 60]
+
+PostgreSQL is Debian's server started for the run (tests/pg_server.py: a fresh cluster on a loopback
+port, fsync on, synchronous_commit on: every answered 200 is on disk). The load generator, the receiver
+processes and the fake SMMePlus are those of bench/bench_receiver.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "bench"), str(REPO / "tests")]
+
+from bench_receiver import TOKEN, depth, drain, free_port, intake, payloads, start, stop  # noqa: E402
+from pg_server import postgres_server  # noqa: E402
+
+from receiver.testing import config_data  # noqa: E402
+
+
+def drain_replicas(
+    db_url: str, config: Path, env: dict[str, str], expected: int, max_seconds: float, threads: int, n: int
+) -> dict[str, float]:
+    """`n` receivers with their workers on, one database: time until the outbox is empty."""
+    ports = [free_port() for _ in range(n)]
+    started = time.perf_counter()
+    procs = []
+    try:
+        for port in ports:
+            procs.append(
+                start(
+                    [
+                        *("receiver", "--config", str(config), "--db", db_url),
+                        *("--listen", f"127.0.0.1:{port}", "--worker-threads", str(threads)),
+                        *("--log-level", "warning"),
+                    ],
+                    env,
+                    f"http://127.0.0.1:{port}/healthz",
+                )
+            )
+        url = f"http://127.0.0.1:{ports[0]}"
+        while depth(url) > 0 and time.perf_counter() - started < max_seconds:
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - started
+        remaining = depth(url)
+    finally:
+        for proc in procs:
+            stop(proc)
+    done = expected - remaining
+    return {"actions": done, "expected": expected, "seconds": elapsed, "per_second": done / elapsed}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--max-seconds", type=float, default=60)
+    parser.add_argument("--worker-threads", type=int, default=4)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="smmc-bench-pg-") as tmp, postgres_server() as pg:
+        tmpdir = Path(tmp)
+        smm_port = free_port()
+        env = {
+            **os.environ,
+            "SMMC_RECEIVER_TOKEN": TOKEN,
+            "SMMC_TEST_SMMEPLUS_TOKEN": "bench-smm",
+            "SMMC_FAKE_SMMEPLUS_TOKEN": "bench-smm",
+            "SMMC_TEST_JIRA_TOKEN": "unused",
+        }
+        fake = start(
+            ["fake", "smmeplus", "--listen", f"127.0.0.1:{smm_port}"],
+            env,
+            f"http://127.0.0.1:{smm_port}/api/v1/commands/none",
+        )
+        try:
+            data = config_data(
+                "http://127.0.0.1:9",
+                f"http://127.0.0.1:{smm_port}",
+                {"action_types.smmeplus_command.max_per_hour": 10**9, "worker.poll_interval_seconds": 0.2},
+            )
+            config = tmpdir / "actions.yml"
+            config.write_text(yaml.safe_dump(data))
+            bodies = payloads(args.count + 50)
+            run = (config, env, bodies, args.concurrency, args.max_seconds)
+            sqlite = intake(f"sqlite:///{tmpdir / 'durable.db'}", *run)
+            one_db, two_db = pg.create_database(), pg.create_database()
+            pg_one = intake(one_db, *run)
+            pg_two = intake(two_db, *run)
+            limit = args.max_seconds * 3
+            drained_sqlite = drain(
+                f"sqlite:///{tmpdir / 'durable.db'}",
+                config,
+                env,
+                int(sqlite["sent"]) + 50,
+                limit,
+                args.worker_threads,
+            )
+            drained_one = drain_replicas(
+                one_db, config, env, int(pg_one["sent"]) + 50, limit, args.worker_threads, 1
+            )
+            drained_two = drain_replicas(
+                two_db, config, env, int(pg_two["sent"]) + 50, limit, args.worker_threads, 2
+            )
+        finally:
+            stop(fake)
+    print(
+        f"cpus: {os.cpu_count()}, python {sys.version.split()[0]}, count {args.count}, "
+        f"concurrency {args.concurrency}, worker threads {args.worker_threads}"
+    )
+    print("| intake (one receiver, worker off) | notifications | s | per second | p50 ms | p99 ms | errors |")
+    print("|---|---|---|---|---|---|---|")
+    for name, r in (
+        ("baseline: SQLite WAL, synchronous=FULL", sqlite),
+        ("PostgreSQL, fsync on (database 1)", pg_one),
+        ("PostgreSQL, fsync on (database 2)", pg_two),
+    ):
+        print(
+            f"| {name} | {r['sent']:.0f} | {r['seconds']:.2f} | {r['per_second']:.0f} | {r['p50_ms']:.1f} | "
+            f"{r['p99_ms']:.1f} | {r['errors']:.0f} |"
+        )
+    pg_rate = (pg_one["per_second"] + pg_two["per_second"]) / 2
+    print(f"\nPostgreSQL / SQLite intake ratio: {pg_rate / sqlite['per_second']:.2f}")
+    print("\n| outbox drain to the fake SMMePlus | actions | seconds (incl. start) | actions/s |")
+    print("|---|---|---|---|")
+    for name, r in (
+        ("baseline: SQLite, one receiver", drained_sqlite),
+        ("PostgreSQL, one replica", drained_one),
+        ("PostgreSQL, two replicas", drained_two),
+    ):
+        print(
+            f"| {name} | {r['actions']:.0f} of {r['expected']} | {r['seconds']:.2f} | {r['per_second']:.0f} |"
+        )
+    errors = sqlite["errors"] + pg_one["errors"] + pg_two["errors"]
+    return 0 if errors == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
