@@ -8,7 +8,6 @@ network, volumes) whatever happens.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -87,14 +86,12 @@ def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     override = tmp_path_factory.mktemp("compose") / "ports.yml"
     ports = {name: _free_port() for name in ("grafana", "prometheus", "alertmanager", "receiver")}
     inner = {"grafana": 3000, "prometheus": 9090, "alertmanager": 9093, "receiver": 9820}
+    # compose concatenates `ports` across files; `!override` (Compose >= 2.24) replaces them
     override.write_text(
-        json.dumps(
-            {
-                "services": {
-                    name: {"ports": [f"127.0.0.1:{ports[name]}:{inner[name]}"]}
-                    for name in ("grafana", "prometheus", "alertmanager", "receiver")
-                }
-            }
+        "services:\n"
+        + "".join(
+            f'  {name}:\n    ports: !override ["127.0.0.1:{ports[name]}:{inner[name]}"]\n'
+            for name in ("grafana", "prometheus", "alertmanager", "receiver")
         )
     )
     base = ["-f", str(override)]  # after the project's file (added by _compose): its ports win
