@@ -132,6 +132,9 @@ def test_seed_nine_modems_metric_by_metric(nine):
     }
     assert value(m, "opengate_sims", state="ACTIVE", billable="true") == 9
     assert value(m, "opengate_sims", state="READY", billable="false") == 0
+    # one SIM state series per modem: the state of the SIM fitted in it
+    sim_states = {dict(k)["modem"]: (dict(k)["state"], v) for k, v in m["opengate_modem_sim_state"].items()}
+    assert sim_states == {modem: ("ACTIVE", 1.0) for modem in SEED_PRESENCE}
     assert value(m, "opengate_alarms", rule="maxTrafficBytesReached", severity="URGENT", status="OPEN") == 6
     assert (
         value(
@@ -190,6 +193,9 @@ def test_seed_fleet_sim_states_and_alarm_mix():
     assert value(m, "opengate_sims", state="ACTIVE", billable="true") == 3046
     assert value(m, "opengate_sims", state="READY", billable="false") == 752
     assert sum(m["opengate_sims"].values()) == 3798
+    # per modem: one series each, and the 752 spare SIMs (in no router) add none
+    assert len(m["opengate_modem_sim_state"]) == 3046
+    assert {dict(k)["state"] for k in m["opengate_modem_sim_state"]} == {"ACTIVE"}
     alarms = {tuple(v for _, v in k): n for k, n in m["opengate_alarms"].items()}
     by_rule: dict[str, float] = {}
     by_status: dict[str, float] = {}
@@ -276,6 +282,13 @@ def test_runtime_changes_show_in_the_next_poll(nine):
     assert by_modem(m, "opengate_modem_ip_presence")["17CEC50610051720"] == 0
     assert value(m, "opengate_sims", state="SUSPENDED", billable="true") == 1
     assert value(m, "opengate_sims", state="ACTIVE", billable="true") == 8
+    # the SIM 56958111706 is the one in router 17CEC50610051720: its state moves, the router's does not
+    sim_states = [dict(k) for k in m["opengate_modem_sim_state"] if dict(k)["modem"] == "17CEC50610051720"]
+    assert sim_states == [{"modem": "17CEC50610051720", "state": "SUSPENDED"}]
+    assert value(m, "opengate_modem_sim_state", modem="17CEC50610051720", state="SUSPENDED") == 1
+    assert len(m["opengate_modem_sim_state"]) == 9
+    info = [dict(k) for k in m["opengate_modem_info"] if dict(k)["modem"] == "17CEC50610051720"]
+    assert info[0]["admin_state"] == "ACTIVE"
     assert (
         value(
             m,
@@ -305,12 +318,21 @@ def test_bad_records_are_counted_not_fatal(nine):
             },
         },
     ]
+    sim_state = {"subscription": {"administrativeState": {"_current": {"value": {"state": "ACTIVE"}}}}}
+    devices.append(
+        {
+            "provision": {
+                "device": {"identifier": {"_current": {"value": "C"}}, "communicationModules": [sim_state]}
+            }
+        }
+    )
     state = fold(devices, [{"provision": {}}], [{"rule": "x"}], ds)
-    assert [m.id for m in state.modems] == ["A", "B"]
+    assert [m.id for m in state.modems] == ["A", "B", "C"]
+    assert [m.sim_state for m in state.modems] == [None, None, None]  # a state that is not a name is dropped
     assert state.rejected == {
         ("device", "no_identifier"): 1,
         ("device", "duplicate"): 1,
-        ("device", "invalid_value"): 1,
+        ("device", "invalid_value"): 2,
         ("sim", "no_state"): 1,
         ("alarm", "missing_field"): 1,
     }

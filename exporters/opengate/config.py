@@ -30,6 +30,7 @@ _DEVICE_KEYS = (
     "iccid",
     "imsi",
     "msisdn",
+    "sim_state",
 )
 _SIM_KEYS = ("resource_type", "identifier", "organization", "admin_state")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")

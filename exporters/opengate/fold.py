@@ -78,6 +78,7 @@ class Modem:
     admin_state: str
     latitude: str
     longitude: str
+    sim_state: str | None  # the SIM's administrative state (ACTIVE, SUSPENDED, ...); None when unknown
 
     @property
     def present(self) -> float | None:
@@ -139,6 +140,10 @@ def fold_device(doc: dict[str, Any], ds: Datastreams, state: FleetState) -> Mode
     sent_env = current(doc, d["sent_bytes"]) or {}
     received_env = current(doc, d["received_bytes"]) or {}
     latitude, longitude = _coordinates(value(doc, d["location"]))
+    sim_state = value(doc, d["sim_state"])
+    if sim_state is not None and (not isinstance(sim_state, str) or not sim_state):
+        state.rejected[("device", "invalid_value")] += 1
+        sim_state = None
     return Modem(
         id=ident,
         unified_presence=unified if isinstance(unified, str) and unified else None,
@@ -156,6 +161,7 @@ def fold_device(doc: dict[str, Any], ds: Datastreams, state: FleetState) -> Mode
         admin_state=_text(value(doc, d["admin_state"])),
         latitude=latitude,
         longitude=longitude,
+        sim_state=sim_state,
     )
 
 

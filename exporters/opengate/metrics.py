@@ -58,10 +58,18 @@ def data_families(state: FleetState, billable_states: frozenset[str]) -> list[Me
         "Identity of the modem (router) and its SIM; always 1. Join on `modem` with smmc_concentrator_info.",
         ("modem", "iccid", "imsi", "msisdn", "admin_state", "latitude", "longitude"),
     )
+    sim_state = gauge(
+        "opengate_modem_sim_state",
+        "Administrative state of the SIM in the modem (ACTIVE, SUSPENDED, ...); 1 for its current state, "
+        "one series per modem.",
+        ("modem", "state"),
+    )
     for modem in state.modems:
         labels = (modem.id,)
         identity = (modem.iccid, modem.imsi, modem.msisdn, modem.admin_state, modem.latitude, modem.longitude)
         info.add((modem.id, *identity), 1)
+        if modem.sim_state is not None:
+            sim_state.add((modem.id, modem.sim_state), 1)
         if modem.present is not None:
             present.add(labels, modem.present)
             presence_info.add((modem.id, modem.unified_presence, modem.presence_source or ""), 1)
@@ -118,6 +126,7 @@ def data_families(state: FleetState, billable_states: frozenset[str]) -> list[Me
         traffic_ts,
         signal,
         info,
+        sim_state,
         sims,
         alarms,
         open_alarm,
