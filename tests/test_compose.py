@@ -92,6 +92,30 @@ def test_python_services_share_one_image_built_from_the_dockerfile(compose: dict
     assert re.search(r'^ENTRYPOINT \["smmc"\]', dockerfile, flags=re.M)
 
 
+def test_the_image_holds_every_data_file_the_code_reads() -> None:
+    """Data files beside the modules (catalogs, scenarios, schedules, datastream ids) reach the image:
+    their directories are copied, not ignored, and the editable install reads them in place."""
+    dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    copied = set(re.findall(r"^COPY\s+(\S+)\s", dockerfile, flags=re.M))
+    assert {"exporters", "receiver", "smmc"} <= copied
+    assert "pip install -e ." in dockerfile
+    ignored = [
+        line.strip().rstrip("/")
+        for line in (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#") and not line.startswith("!")
+    ]
+    data = [
+        p.relative_to(REPO)
+        for top in ("exporters", "receiver", "smmc")
+        for p in (REPO / top).rglob("*")
+        if p.suffix in (".yml", ".yaml", ".json", ".csv") and "__pycache__" not in p.parts
+    ]
+    assert any(p.parts[:3] == ("exporters", "simulator", "scenarios") for p in data)
+    for path in data:
+        for pattern in ignored:
+            assert not path.match(pattern) and pattern not in path.parts, f"{path} is excluded by {pattern}"
+
+
 def test_every_long_running_service_has_a_health_check(compose: dict[str, Any]) -> None:
     for name, service in services(compose).items():
         if service.get("restart") == "no":  # one-shot (secrets-init)
