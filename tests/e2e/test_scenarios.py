@@ -148,15 +148,18 @@ def test_scenario_fires_and_acts(stack: Stack, incident: Any, name: str) -> None
 
     for item in scenario.expect.get("metrics", []):
         assert stack.prometheus is not None
+        expr = item["expr"]
+        for key, target in targets.items():  # not str.format: PromQL has braces of its own
+            expr = expr.replace("{" + key + "}", str(target))
 
-        def value(expr: str = item["expr"]) -> float | None:
+        def value(expr: str = expr) -> float | None:
             result = stack.prometheus.query(expr)
             return float(result[0]["value"][1]) if result else None
 
         wait_for(
             lambda v=value, m=item["min"]: (v() or 0) >= m,
             FIRE_TIMEOUT,
-            f"{name}: {item['expr']} >= {item['min']}",
+            f"{name}: {expr} >= {item['min']}",
             processes=procs,
         )
 
