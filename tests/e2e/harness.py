@@ -117,6 +117,16 @@ class Process:
             os.killpg(self.popen.pid, signal.SIGKILL)
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, SIGKILL it if the test process dies without cleaning up
+    (a SIGKILLed pytest runs no finalizer)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 @dataclass
 class ProcessGroup:
     """Every process the harness started; `close()` stops them all in reverse order."""
@@ -147,6 +157,7 @@ class ProcessGroup:
                 env=full_env,
                 cwd=str(cwd or self.workdir),
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         process = Process(name, argv, log_path, popen)
         self.processes.append(process)
