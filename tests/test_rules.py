@@ -206,3 +206,30 @@ def test_check_command_reports_a_broken_source(tmp_path, capsys):
     (root / "rules/thresholds.yml").write_text("groups: [unclosed\n")
     assert cli.main(["--root", str(root), "check"]) == 1
     assert "thresholds.yml" in capsys.readouterr().err
+
+
+def test_a_case_may_be_a_list_each_one_a_promtool_test(rs):
+    """The Event Hub alert fires two ways (zeros, empty Azure buckets) and stays quiet three ways."""
+    a = rs.alert("SmmeplusEventHubNoOutgoingBytes")
+    assert (len(a.fires), len(a.quiets)) == (2, 3)
+    tests = render.tests_for(a)
+    firing = [t for t in tests if t["alert_rule_test"][0]["exp_alerts"]]
+    quiet = [t for t in tests if not t["alert_rule_test"][0]["exp_alerts"]]
+    assert len(firing) == 2
+    assert len(quiet) == 3 + 1  # and the "still pending before `for`" check of the first case
+    assert {tuple(sorted(s["series"] for s in t["input_series"])) for t in firing} == {
+        tuple(sorted(a.fires[0].series)),
+        tuple(sorted(a.fires[1].series)),
+    }
+
+
+def test_an_empty_list_of_cases_is_an_error(tmp_path):
+    for rel in ("rules/thresholds.yml", "rules/tests/cases.yml"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / rel, tmp_path / rel)
+    cases = tmp_path / "rules/tests/cases.yml"
+    doc = yaml.safe_load(cases.read_text())
+    doc["GridOutage"]["quiet"] = []
+    cases.write_text(yaml.safe_dump(doc))
+    with pytest.raises(RulesError, match=r"GridOutage\.quiet: an empty list of cases"):
+        load(tmp_path)

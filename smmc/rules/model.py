@@ -140,6 +140,17 @@ class Alert:
     params: dict[str, Any]
     fire: TestCase | None = None
     quiet: TestCase | None = None
+    # further cases when one signal has several ways to fire or to stay quiet (`fire:`/`quiet:` as a list)
+    more_fires: tuple[TestCase, ...] = ()
+    more_quiets: tuple[TestCase, ...] = ()
+
+    @property
+    def fires(self) -> tuple[TestCase, ...]:
+        return ((self.fire,) if self.fire is not None else ()) + self.more_fires
+
+    @property
+    def quiets(self) -> tuple[TestCase, ...]:
+        return ((self.quiet,) if self.quiet is not None else ()) + self.more_quiets
 
     @property
     def for_text(self) -> str:
@@ -209,6 +220,19 @@ def _case(
     return TestCase(series=series, eval_seconds=eval_s, labels=labels, value=value)
 
 
+def _cases(
+    raw: Any, params: dict[str, Any], env: dict[str, float], where: str, default_eval: float
+) -> list[TestCase]:
+    """One case (a mapping) or several (a list of mappings); none when absent."""
+    if raw is None:
+        return []
+    if isinstance(raw, list):
+        if not raw:
+            raise RulesError(f"{where}: an empty list of cases")
+        return [_case(item, params, env, f"{where}[{i}]", default_eval) for i, item in enumerate(raw)]
+    return [_case(raw, params, env, where, default_eval)]
+
+
 def load(root: Path = REPO_ROOT) -> RuleSet:
     path = root / THRESHOLDS
     try:
@@ -246,16 +270,8 @@ def load(root: Path = REPO_ROOT) -> RuleSet:
             env = {**_numeric_env(params), "for_s": for_s}
             case = cases.get(name) or {}
             default_eval = for_s + 300
-            fire = (
-                _case(case["fire"], params, env, f"cases.yml {name}.fire", default_eval)
-                if "fire" in case
-                else None
-            )
-            quiet = (
-                _case(case["quiet"], params, env, f"cases.yml {name}.quiet", default_eval)
-                if "quiet" in case
-                else None
-            )
+            fires = _cases(case.get("fire"), params, env, f"cases.yml {name}.fire", default_eval)
+            quiets = _cases(case.get("quiet"), params, env, f"cases.yml {name}.quiet", default_eval)
             alerts.append(
                 Alert(
                     name=name,
@@ -269,8 +285,10 @@ def load(root: Path = REPO_ROOT) -> RuleSet:
                     action=_one_line(raw["action"]),
                     runbook_url=f"{base}/{name}.md",
                     params=params,
-                    fire=fire,
-                    quiet=quiet,
+                    fire=fires[0] if fires else None,
+                    quiet=quiets[0] if quiets else None,
+                    more_fires=tuple(fires[1:]),
+                    more_quiets=tuple(quiets[1:]),
                 )
             )
     unknown = sorted(set(cases) - {a.name for a in alerts})
