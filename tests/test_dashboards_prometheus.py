@@ -117,6 +117,12 @@ def exposition(scrape: int) -> str:
         add("opengate_modem_daily_received_bytes", 524288, modem=modem)
         add("opengate_modem_signal_strength_dbm", -71, modem=modem)
         add(
+            "opengate_modem_sim_state",
+            1,
+            modem=modem,
+            state="ACTIVE" if modem == "MODEM-0001" else "SUSPENDED",
+        )
+        add(
             "opengate_modem_info",
             1,
             modem=modem,

@@ -17,6 +17,12 @@ RECEIVED = f"opengate_modem_daily_received_bytes{MODEM}"
 PRESENT_STEPS = ((None, "red"), (0.9, "orange"), (0.98, "green"))
 RTT_STEPS = ((None, "green"), (0.5, "orange"), (2, "red"))
 TRAFFIC_STEPS = ((None, "green"), (50 * 2**20, "orange"), (200 * 2**20, "red"))
+# OpenGate's SIM administrative states: in service, on its way in or out, out of service
+SIM_STATE_COLOURS = {
+    "ACTIVE": ("ACTIVE", "green"),
+    **{state: (state, "orange") for state in ("REQUESTED", "READY", "REPAIR", "TESTING")},
+    **{state: (state, "red") for state in ("SUSPENDED", "DELETED", "RETIRED", "BANNED")},
+}
 
 
 def build():
@@ -203,13 +209,15 @@ def build():
     modems = [
         p.table(
             "Routers",
-            "The seed's modem table: presence, its source and date, IP presence, RTT and signal.",
+            "The seed's modem table: presence, its source and date, IP presence, RTT and signal, and the "
+            "administrative state of the SIM in each router (not ACTIVE: SimNotActiveInService).",
             [
                 Query(f"opengate_modem_presence_info{MODEM}"),
                 Query(f"opengate_modem_presence_timestamp_seconds{MODEM} * 1000"),
                 Query(IP_PRESENCE),
                 Query(RTT),
                 Query(f"opengate_modem_signal_strength_dbm{MODEM}"),
+                Query(f"opengate_modem_sim_state{MODEM}"),
             ],
             unit="none",
             steps=p.OK_ONLY,
@@ -222,10 +230,12 @@ def build():
                 "Value #C": "IP presence",
                 "Value #D": "RTT",
                 "Value #E": "Signal",
+                "state": "SIM state",
             },
             column_units={"Value #B": "dateTimeAsIso", "Value #D": "s", "Value #E": "dBm"},
             column_mappings={
                 "Value #C": p.value_text({"1": ("OK", "green"), "0": ("NOK", "red")}),
+                "state": p.value_text(SIM_STATE_COLOURS),
             },
             sort_by="RTT",
             height=12,
