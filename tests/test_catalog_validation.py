@@ -43,9 +43,9 @@ def test_the_copied_catalogs_load(base):
     [
         (
             METER,
-            "severity: critical\n    maintenance: field\n    per_meter: true\n"
+            "severity: critical\n    maintenance: remote\n    per_meter: true\n"
             "  - word: extended1\n    bit: 4\n",
-            "severity: urgent\n    maintenance: field\n    per_meter: true\n"
+            "severity: urgent\n    maintenance: remote\n    per_meter: true\n"
             "  - word: extended1\n    bit: 4\n",
             "(extended1 bit 3 CAPE)",
             "field 'severity' is 'urgent'; allowed: critical, warning, info",

@@ -233,3 +233,61 @@ def test_an_empty_list_of_cases_is_an_error(tmp_path):
     cases.write_text(yaml.safe_dump(doc))
     with pytest.raises(RulesError, match=r"GridOutage\.quiet: an empty list of cases"):
         load(tmp_path)
+
+
+def test_each_flags_first_alert_is_on_the_catalogs_rung(rs):
+    """One ladder: the catalog's `maintenance` of a flag is the rung of its first (shortest `for`) alert."""
+    from exporters.catalogs import load_catalogs
+
+    assert lint.check_catalog_ladder(rs, ROOT) == []
+    acronyms = [f.acronym for f in load_catalogs().meter_flags]
+    selected, unknown = lint.flags_selected(rs.alert("MeterTamperDetected").expr, acronyms)
+    assert (selected, unknown) == ({"CAPE", "TC_Rem", "UNLOCKED", "INTA"}, set())
+    # every family of the issue is covered by the check, on the rung the seed gives it first
+    cat = load_catalogs()
+    first = {
+        "CAPE": "remote", "DRAM": "remote", "WDODG": "remote", "ORD": "remote", "AFC": "remote",
+        "BAT_LOW": "field", "EG1_F": "specialist", "PIC": "scheduled",
+    }  # fmt: skip
+    assert {flag: cat.meter_flag(flag).maintenance for flag in first} == first
+
+
+def _catalog_copy(tmp_path: Path, old: str, new: str):
+    from exporters.catalogs import load_catalogs
+
+    base = tmp_path / "catalogs"
+    shutil.copytree(ROOT / "exporters/catalogs", base, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    meter = base / "meter_status_words.yaml"
+    text = meter.read_text(encoding="utf-8")
+    assert text.count(old) == 1
+    meter.write_text(text.replace(old, new), encoding="utf-8")
+    return load_catalogs(base_dir=base)
+
+
+def test_lint_catches_a_catalog_rung_that_disagrees_with_the_rules(rs, tmp_path):
+    text = (ROOT / "exporters/catalogs/meter_status_words.yaml").read_text(encoding="utf-8")
+    block = text[text.index("    acronym: CAPE\n") :]
+    block = block[: block.index("  - word:")]
+    assert "    maintenance: remote\n" in block
+    cat = _catalog_copy(tmp_path, block, block.replace("maintenance: remote", "maintenance: field"))
+    problems = lint.check_catalog_ladder(rs, ROOT, catalogs=cat)
+    assert len(problems) == 1
+    assert "flag CAPE" in problems[0] and "MeterTamperDetected" in problems[0]
+    assert "maintenance: field" in problems[0]
+
+
+def test_lint_catches_first_rungs_that_disagree_and_unknown_flags(rs):
+    from dataclasses import replace
+
+    tamper = rs.alert("MeterTamperDetected")
+    twin = replace(tamper, name="MeterTamperTicket", labels={**tamper.labels, "maintenance": "specialist"})
+    typo = replace(
+        rs.alert("MeterBatteryLow"),
+        expr='max by (meter) (smmc_meter_flag_active{flag=~"BAT_LOW|BATLOW"}) > 0',
+    )
+    problems = lint.check_catalog_ladder(replace(rs, alerts=[tamper, twin, typo]), ROOT)
+    text = "\n".join(problems)
+    assert "flag CAPE: its first alerts (for 15m) disagree" in text
+    assert "MeterBatteryLow: selects flag 'BATLOW'" in text
+    # outage and platform alerts are not a flag's ladder: GridOutage (PUP) is not compared
+    assert lint.check_catalog_ladder(replace(rs, alerts=[rs.alert("GridOutage")]), ROOT) == []

@@ -187,7 +187,7 @@ def test_catalog_info_series(seed_exporter: Exporter) -> None:
     cape = [dict(labels) for labels in info if ("flag", "CAPE") in labels]
     assert cape == [
         {"flag": "CAPE", "word": "extended1", "bit": "3", "category": "tamper", "severity": "critical",
-         "maintenance": "field", "per_meter": "true"}
+         "maintenance": "remote", "per_meter": "true"}
     ]  # fmt: skip
     assert len(series(s, "smmc_concentrator_flag_info")) == 18
 

@@ -83,7 +83,7 @@ STEPS: list[tuple[str, str, Callable[[RuleSet, Path], list[str]]]] = [
     ("stale", "generated files match rules/thresholds.yml", stale_files),
     (
         "lint",
-        "names, labels, annotations, runbooks, test cases, documented metrics",
+        "names, labels, annotations, runbooks, test cases, documented metrics, catalog rungs",
         lambda rs, r: lint.run(rs, r),
     ),
     ("promtool-check", "promtool check rules", promtool_check),

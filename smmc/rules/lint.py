@@ -1,4 +1,5 @@
-"""Policy checks on the rules: names, labels, annotations, runbooks, test cases, metrics documented.
+"""Policy checks on the rules: names, labels, annotations, runbooks, test cases, metrics documented, and
+the meter-flag catalog's `maintenance` as the first rung of each flag's alerts.
 
 Each check returns human-readable problems; an empty list means the rules pass.
 """
@@ -162,6 +163,109 @@ def check_tests(rs: RuleSet) -> list[str]:
     return problems
 
 
+# The catalog's rungs an alert's `maintenance` can name (outage and platform alerts are not a flag's ladder).
+CATALOG_RUNGS = {"remote", "specialist", "field", "scheduled"}
+_WORDS = re.compile(r"^\w+(?:\|\w+)*$")
+
+
+def _selectors(expr: str) -> list[promql_parser.VectorSelector]:
+    """Every vector selector of a PromQL expression (those inside range selectors included)."""
+    found: list[promql_parser.VectorSelector] = []
+
+    def visit(node: object) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            found.append(node)
+            return
+        for attr in ("expr", "lhs", "rhs", "vector_selector", "param"):
+            child = getattr(node, attr, None)
+            if child is not None and not isinstance(child, str | int | float):
+                visit(child)
+        for child in getattr(node, "args", None) or []:
+            visit(child)
+
+    visit(promql_parser.parse(expr))
+    return found
+
+
+def _is_meter_flag_metric(name: str | None) -> bool:
+    """smmc_meter_flag_active, smmc_meters_with_active_flag, ... and recording rules made from them."""
+    parts = (name or "").split(":")
+    return (parts[1] if len(parts) == 3 else parts[0]).startswith("smmc_meter")
+
+
+def _matches(op: promql_parser.MatchOp, pattern: str, value: str) -> bool:
+    if op == promql_parser.MatchOp.Equal:
+        return value == pattern
+    if op == promql_parser.MatchOp.NotEqual:
+        return value != pattern
+    hit = re.fullmatch(pattern, value) is not None
+    return hit if op == promql_parser.MatchOp.Re else not hit
+
+
+def flags_selected(expr: str, acronyms: list[str]) -> tuple[set[str], set[str]]:
+    """(catalog flags a rule selects by a `flag` matcher on a meter-flag metric, names it spells that the
+    catalog does not list). A selector without a `flag` matcher is about all flags together: not counted."""
+    selected: set[str] = set()
+    unknown: set[str] = set()
+    for selector in _selectors(expr):
+        if not _is_meter_flag_metric(selector.name):
+            continue
+        for m in selector.matchers.matchers:
+            if m.name != "flag":
+                continue
+            selected |= {a for a in acronyms if _matches(m.op, m.value, a)}
+            if m.op in (promql_parser.MatchOp.Equal, promql_parser.MatchOp.Re) and _WORDS.match(m.value):
+                unknown |= set(m.value.split("|")) - set(acronyms)
+    return selected, unknown
+
+
+def _catalogs(root: Path):
+    from exporters.catalogs import load_catalogs
+
+    base = root / "exporters" / "catalogs"
+    return load_catalogs(base_dir=base) if (base / "meter_status_words.yaml").exists() else load_catalogs()
+
+
+def check_catalog_ladder(rs: RuleSet, root: Path, catalogs=None) -> list[str]:
+    """The rules and the meter-flag catalog tell one ladder: for every flag, the alert with the shortest
+    `for` among those selecting it is on the rung the catalog's `maintenance` names (its first rung)."""
+    from exporters.catalogs import CatalogError
+
+    try:
+        cat = catalogs or _catalogs(root)
+    except CatalogError as exc:
+        return [f"meter flag catalog: {exc}"]
+    by_flag = {f.acronym: f for f in cat.meter_flags}
+    acronyms = sorted(by_flag)
+    problems = []
+    rungs: dict[str, list] = {}
+    for a in rs.alerts:
+        try:
+            selected, unknown = flags_selected(a.expr, acronyms)
+        except Exception:
+            continue  # reported by check_expressions
+        for name in sorted(unknown):
+            problems.append(f"{a.name}: selects flag {name!r}, which meter_status_words.yaml does not list")
+        if a.labels.get("maintenance") in CATALOG_RUNGS:
+            for flag in selected:
+                rungs.setdefault(flag, []).append(a)
+    for flag in sorted(rungs):
+        shortest = min(a.for_seconds for a in rungs[flag])
+        first = [a for a in rungs[flag] if a.for_seconds == shortest]
+        named = {a.labels["maintenance"] for a in first}
+        which = ", ".join(f"{a.name} ({a.labels['maintenance']})" for a in first)
+        if len(named) > 1:
+            problems.append(
+                f"flag {flag}: its first alerts (for {first[0].for_text}) disagree on the rung: {which}"
+            )
+        elif (rung := named.pop()) != by_flag[flag].maintenance:
+            problems.append(
+                f"flag {flag}: the rules start its ladder at {rung} ({which}, for {first[0].for_text}) but "
+                f"meter_status_words.yaml says maintenance: {by_flag[flag].maintenance}; make them agree"
+            )
+    return problems
+
+
 def check_runbooks(rs: RuleSet, root: Path) -> list[str]:
     problems = []
     for a in rs.alerts:
@@ -185,4 +289,5 @@ def run(rs: RuleSet, root: Path) -> list[str]:
         + check_tests(rs)
         + check_runbooks(rs, root)
         + check_metrics_documented(rs, root / "docs" / "metrics.md")
+        + check_catalog_ladder(rs, root)
     )
