@@ -19,7 +19,7 @@ import httpx
 import yaml
 
 from exporters.simulator import fake_jira, fake_smmeplus
-from exporters.simulator.fake_jira import ThreadedServer
+from exporters.simulator.serving import ServerThread
 from receiver.config import Config, load_config
 from receiver.service import Receiver, build_receiver
 from receiver.store import Store, open_store
@@ -119,19 +119,19 @@ class ReceiverStack:
         self.overrides = overrides
         self.db_url = db_url or str(self.tmp / "receiver.db")
         self.env = {**TEST_ENV, **(env or {})}
-        self.jira_server = ThreadedServer(fake_jira.create_app(token=JIRA_TOKEN))
-        self.smmeplus_server = ThreadedServer(fake_smmeplus.create_app(token=SMMEPLUS_TOKEN))
+        self.jira_server = ServerThread(fake_jira.create_app(token=JIRA_TOKEN))
+        self.smmeplus_server = ServerThread(fake_smmeplus.create_app(token=SMMEPLUS_TOKEN))
 
     def __enter__(self) -> ReceiverStack:
-        self.jira_server.__enter__()
-        self.smmeplus_server.__enter__()
+        self.jira_server.start()
+        self.smmeplus_server.start()
         self.jira = httpx.Client(base_url=self.jira_server.url, timeout=10)
         self.smmeplus = httpx.Client(base_url=self.smmeplus_server.url, timeout=10)
         self.config_dict = config_data(self.jira_server.url, self.smmeplus_server.url, self.overrides)
         self.config: Config = load_config(data=copy.deepcopy(self.config_dict), env=self.env)
         self.store: Store = open_store(self.db_url)
         self.receiver: Receiver = build_receiver(self.config, self.store, TOKEN, run_worker=self.run_worker)
-        self.server = ThreadedServer(self.receiver.app).__enter__()
+        self.server = ServerThread(self.receiver.app).start()
         self.client = httpx.Client(
             base_url=self.server.url, timeout=30, headers={"Authorization": f"Bearer {TOKEN}"}
         )
@@ -139,12 +139,12 @@ class ReceiverStack:
 
     def __exit__(self, *exc: object) -> None:
         self.client.close()
-        self.server.__exit__()
+        self.server.stop()
         self.store.close()
         self.jira.close()
         self.smmeplus.close()
-        self.smmeplus_server.__exit__()
-        self.jira_server.__exit__()
+        self.smmeplus_server.stop()
+        self.jira_server.stop()
 
     def write_config(self, path: Path) -> Path:
         path.write_text(yaml.safe_dump(self.config_dict), encoding="utf-8")

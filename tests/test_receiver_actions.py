@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi import FastAPI, Request
 
-from exporters.simulator.fake_jira import ThreadedServer
+from exporters.simulator.serving import ServerThread
 from receiver.testing import ReceiverStack, alert, notification, settle
 
 REMOTE = {"severity": "warning", "maintenance": "remote", "team": "metering"}
@@ -130,7 +130,7 @@ def test_noc_notify_records_and_forwards_to_the_chat_webhook(tmp_path):
         return {"ok": True}
 
     with (
-        ThreadedServer(chat) as chat_server,
+        ServerThread(chat) as chat_server,
         ReceiverStack(tmp_path, env={"SMMC_NOC_CHAT_WEBHOOK_URL": chat_server.url + "/hook"}) as stack,
     ):
         stack.post(

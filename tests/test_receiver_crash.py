@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from exporters.simulator import fake_jira, fake_smmeplus
-from exporters.simulator.fake_jira import ThreadedServer
+from exporters.simulator.serving import ServerThread
 from receiver.testing import JIRA_TOKEN, SMMEPLUS_TOKEN, TEST_ENV, alert, config_data, notification
 
 TOKEN = "crash-test-token"
@@ -102,8 +102,8 @@ def _wait(predicate, timeout=30.0, what="condition"):
 @pytest.mark.parametrize("target", ["jira", "smmeplus"])
 def test_sigkill_during_dispatch_loses_nothing_and_doubles_nothing(tmp_path, target):
     with (
-        ThreadedServer(fake_jira.create_app(token=JIRA_TOKEN)) as jira_srv,
-        ThreadedServer(fake_smmeplus.create_app(token=SMMEPLUS_TOKEN)) as smm_srv,
+        ServerThread(fake_jira.create_app(token=JIRA_TOKEN)) as jira_srv,
+        ServerThread(fake_smmeplus.create_app(token=SMMEPLUS_TOKEN)) as smm_srv,
     ):
         jira = httpx.Client(base_url=jira_srv.url, timeout=10)
         smm = httpx.Client(base_url=smm_srv.url, timeout=10)

@@ -22,7 +22,7 @@ import yaml
 from pg_server import pg_database_fixture, pg_server_fixture
 
 from exporters.simulator import fake_jira, fake_smmeplus
-from exporters.simulator.fake_jira import ThreadedServer
+from exporters.simulator.serving import ServerThread
 from receiver.testing import JIRA_TOKEN, SMMEPLUS_TOKEN, TEST_ENV, alert, config_data, notification
 
 pg_server = pg_server_fixture()
@@ -127,8 +127,8 @@ def _wait(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
 @pytest.fixture
 def fakes():
     with (
-        ThreadedServer(fake_jira.create_app(token=JIRA_TOKEN)) as jira_srv,
-        ThreadedServer(fake_smmeplus.create_app(token=SMMEPLUS_TOKEN)) as smm_srv,
+        ServerThread(fake_jira.create_app(token=JIRA_TOKEN)) as jira_srv,
+        ServerThread(fake_smmeplus.create_app(token=SMMEPLUS_TOKEN)) as smm_srv,
         httpx.Client(base_url=jira_srv.url, timeout=10) as jira,
         httpx.Client(base_url=smm_srv.url, timeout=10) as smm,
     ):

@@ -456,48 +456,6 @@ def _set_status(issue: Issue, status: str, when: float) -> None:
     issue.history.append({"ts": when, "event": f"status:{status}"})
 
 
-class ThreadedServer:
-    """Run an ASGI app with uvicorn in a background thread on 127.0.0.1 (port 0 = any free port)."""
-
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
-        import uvicorn
-
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                host=host,
-                port=port,
-                log_level="warning",
-                access_log=False,
-                lifespan="on",
-                timeout_graceful_shutdown=2,
-            )
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.host = host
-
-    def __enter__(self) -> ThreadedServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.01)
-        return self
-
-    @property
-    def port(self) -> int:
-        return int(self.server.servers[0].sockets[0].getsockname()[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
 def serve_main(argv: list[str], name: str, default_port: int, token_env: str, factory: Any) -> int:
     parser = argparse.ArgumentParser(prog=f"smmc fake {name}")
     parser.add_argument("--listen", default=f"127.0.0.1:{default_port}", help="HOST:PORT")

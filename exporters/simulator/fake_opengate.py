@@ -25,7 +25,6 @@ import os
 import secrets
 import sys
 import threading
-import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
@@ -587,39 +586,6 @@ async def _json_body(request: Request, allow_empty: bool = False) -> dict[str, A
     if not isinstance(body, dict):
         return _error(400, "0x0400", "Bad Request", {"body": "must be a JSON object"})
     return body
-
-
-class ServerThread:
-    """Runs an app with uvicorn in a daemon thread (tests, bench, e2e): `.port`, `.url`, `.stop()`."""
-
-    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
-        config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
-        )
-        self.server = uvicorn.Server(config)
-        self.host = host
-        self.thread = threading.Thread(target=self.server.run, name="fake-opengate", daemon=True)
-
-    def start(self, timeout: float = 10.0) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + timeout
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("fake OpenGate did not start")
-            time.sleep(0.02)
-        return self
-
-    @property
-    def port(self) -> int:
-        return int(self.server.servers[0].sockets[0].getsockname()[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 def main(argv: list[str]) -> int:
