@@ -22,17 +22,14 @@ from .harness import (
     PROMETHEUS_YML,
     REPO,
     Alertmanager,
-    HarnessError,
     ProcessGroup,
     Prometheus,
-    alertmanager_binary,
     free_port,
     load_yaml,
     rewrite_alertmanager_config,
     rewrite_prometheus_config,
     smmc_command,
     wait_http_ok,
-    write_yaml,
 )
 from .stack import METERS, METERS_PER_CONCENTRATOR, SEED, Service, generate_rules
 
@@ -51,25 +48,12 @@ class ClusteredAlertmanager(Alertmanager):
         cluster_port: int,
         peers: Iterable[str],
     ) -> None:
-        binary = alertmanager_binary()
-        if binary is None:
-            raise HarnessError(
-                "alertmanager binary not found (Debian: apt-get install prometheus-alertmanager)"
-            )
-        self.port = free_port()
-        self.address = f"127.0.0.1:{self.port}"
-        self.url = f"http://{self.address}"
         self.cluster_address = f"127.0.0.1:{cluster_port}"
-        workdir = group.workdir / name
-        self.config_path = write_yaml(workdir / "alertmanager.yml", config)
-        self.process = group.spawn(
-            name,
-            [
-                binary,
-                f"--config.file={self.config_path}",
-                f"--storage.path={workdir / 'data'}",
-                f"--web.listen-address={self.address}",
-                f"--web.external-url={self.url}/",
+        super().__init__(
+            group,
+            config,
+            name=name,
+            cluster_args=[
                 f"--cluster.listen-address={self.cluster_address}",
                 f"--cluster.advertise-address={self.cluster_address}",
                 *(f"--cluster.peer={p}" for p in peers),
@@ -79,11 +63,8 @@ class ClusteredAlertmanager(Alertmanager):
                 "--cluster.probe-interval=500ms",
                 "--cluster.probe-timeout=300ms",
                 "--cluster.reconnect-timeout=30s",
-                "--log.level=info",
             ],
         )
-        self.group = group
-        self.client = httpx.Client(base_url=self.url, timeout=10.0)
 
     def cluster(self) -> dict[str, Any]:
         response = self.client.get("/api/v2/status")

@@ -433,7 +433,10 @@ class Alertmanager:
         config: Mapping[str, Any],
         name: str = "alertmanager",
         port: int | None = None,
+        cluster_args: Iterable[str] = (),
     ) -> None:
+        """`cluster_args` are the gossip flags of a clustered instance; without them the instance has
+        no cluster listener (a single instance, and no second port to collide with other test runs)."""
         binary = alertmanager_binary()
         if binary is None:
             raise HarnessError(
@@ -452,8 +455,7 @@ class Alertmanager:
                 f"--storage.path={workdir / 'data'}",
                 f"--web.listen-address={self.address}",
                 f"--web.external-url={self.url}/",
-                # no gossip: a single instance, and no second port to collide with other test runs
-                "--cluster.listen-address=",
+                *(cluster_args or ["--cluster.listen-address="]),
                 "--log.level=info",
             ],
         )
