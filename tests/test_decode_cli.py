@@ -157,3 +157,17 @@ def test_through_the_smmc_command():
     )
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr == "smmc decode meter: --normal1 0x1FFFF is over 16 bits (max 0xFFFF = 65535)\n"
+
+
+def test_a_reader_that_stops_early_is_not_an_error():
+    """`smmc decode csw FFFFFF | head -3`: no BrokenPipeError traceback, exit 0."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smmc.cli", "decode", "csw", "FFFFFF"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # the reader is gone before the table is written
+    stderr = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 0, stderr
+    assert stderr == ""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, NoReturn
 
@@ -135,7 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     except CatalogError as exc:
         print(f"{PROG}: catalog error: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(data, indent=2, ensure_ascii=False) if args.json else text)
+    try:
+        print(json.dumps(data, indent=2, ensure_ascii=False) if args.json else text, flush=True)
+    except BrokenPipeError:  # `smmc decode csw FFFFFF | head -3`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
     return 0
 
 
