@@ -3,6 +3,11 @@
 Crash safety: an action is claimed with a lease; a worker killed mid-dispatch leaves it `dispatching`
 until the lease expires (or the receiver restarts and reclaims it), and the adapters are idempotent
 towards their systems, so the re-run neither loses nor doubles the action.
+
+Ordering: the dispatch threads of one process never work on two actions with the same correlation key
+at once (the JIRA adapter's search-then-create and the cooldown gate are check-then-act), and a
+resolution waits until the firing action of its episode is no longer in the outbox, so it finds the
+ticket that action opens.
 """
 
 from __future__ import annotations
@@ -13,13 +18,16 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
+from zlib import crc32
 
 from receiver.adapters import AdapterError, Outcome, request_preview
 from receiver.config import Config
+from receiver.intake import action_key
 from receiver.metrics import ReceiverMetrics
 from receiver.store import ActionRow, Store
 
 log = logging.getLogger("smmc.receiver.worker")
+KEY_LOCK_STRIPES = 64
 
 
 class Adapter(Protocol):
@@ -48,6 +56,7 @@ class OutboxWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._key_locks = [threading.Lock() for _ in range(KEY_LOCK_STRIPES)]
         self.reclaim_on_start = reclaim_on_start
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -115,7 +124,17 @@ class OutboxWorker:
         return total
 
     def process(self, action: ActionRow) -> None:
+        stripe = crc32(action.correlation_key.encode()) % KEY_LOCK_STRIPES
+        with self._key_locks[stripe]:
+            self._process(action)
+
+    def _process(self, action: ActionRow) -> None:
         now = self.clock()
+        if action.phase == "resolve":
+            wait = self._fire_still_open(action, now)
+            if wait is not None:
+                self._defer(action, *wait, now)
+                return
         type_cfg = self.config.action_types[action.action]
         context: dict[str, Any] = {}
         if action.phase == "storm":
@@ -156,6 +175,30 @@ class OutboxWorker:
             self._finish(action, "failed", None, detail, now)
         else:
             self._finish(action, "failed", None, outcome.detail, now)
+
+    def _fire_still_open(self, action: ActionRow, now: float) -> tuple[float, dict[str, Any]] | None:
+        """(when to look again, why) while the episode's firing action is still to be dispatched."""
+        fire_key = action_key(action.receiver, action.fingerprint, action.starts_at, "fire")
+        with self.store.transaction() as tx:
+            row = tx.one("SELECT id, status, next_attempt_at FROM actions WHERE idem_key = ?", (fire_key,))
+        if row is None or row[1] not in ("pending", "retry", "dispatching"):
+            return None
+        fire_id, status, next_attempt_at = row
+        step = max(1.0, self.config.worker.poll_interval_seconds)
+        until = now + step if status == "dispatching" else max(float(next_attempt_at), now) + step
+        return until, {"reason": "fire_action_open", "fire_action_id": fire_id, "fire_status": status}
+
+    def _defer(self, action: ActionRow, until: float, detail: dict[str, Any], now: float) -> None:
+        """Put the action back as if it had not been claimed (no attempt used), due at `until`."""
+        with self.store.transaction() as tx:
+            if not self._still_ours(tx, action):
+                return
+            tx.execute(
+                "UPDATE actions SET status = 'pending', attempts = attempts - 1, next_attempt_at = ?, "
+                "lease_until = NULL, updated_at = ? WHERE id = ?",
+                (until, now, action.id),
+            )
+            tx.ledger("deferred", {**detail, "until": until}, now, action_id=action.id)
 
     # -- gates ---------------------------------------------------------------------------------------------
     def _gate(self, action: ActionRow, now: float) -> dict[str, Any] | None:

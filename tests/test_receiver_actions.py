@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -291,6 +292,49 @@ def test_refire_while_the_ticket_is_open_comments_on_it(stack):
     stack.post("smmc-actions", notification("smmc-actions", [dict(fire1, startsAt="2026-05-04T12:00:00Z")]))
     settle(stack)
     [issue] = stack.jira_issues()
+    assert len(issue["comments"]) == 1 and "fired again" in issue["comments"][0]["body"]
+
+
+def test_a_resolution_waits_for_its_firing_action_still_in_the_outbox(stack):
+    # the ticket's creation is throttled once, so the firing action is still waiting for its retry when the
+    # resolution arrives; the resolution must not run first (it would find no ticket, and the ticket the
+    # retry then opens would stay open for ever)
+    stack.jira_fault(status=429, count=1, retry_after=1, path="/rest/api/2/issue$", method="POST")
+    fire = alert("MeterFault", meter="M1", **SPECIALIST)
+    stack.post("smmc-actions", notification("smmc-actions", [fire]))
+    stack.drain()
+    [waiting] = stack.actions()
+    assert waiting["status"] == "retry"
+    resolved = dict(fire, status="resolved", endsAt="2026-05-04T11:00:00Z")
+    stack.post("smmc-actions", notification("smmc-actions", [resolved]))
+    actions = settle(stack)
+    [issue] = stack.jira_issues()
+    assert issue["status"] == "Done" and "resolved" in issue["comments"][-1]["body"]
+    assert [(a["phase"], a["status"], a["external_id"]) for a in actions] == [
+        ("fire", "succeeded", issue["key"]),
+        ("resolve", "succeeded", issue["key"]),
+    ]
+    deferred = [e["detail"] for e in ledger(stack, actions[1]["id"]) if e["event"] == "deferred"]
+    assert deferred and deferred[0]["fire_action_id"] == actions[0]["id"]
+    assert actions[1]["attempts"] == 1  # a deferral does not use up an attempt
+
+
+def test_two_dispatch_threads_never_open_two_tickets_for_one_problem(stack):
+    # two alerts, one business key (same alertname and concentrator; only the severity differs)
+    alerts = [
+        alert("ConcentratorCswAlarm", concentrator="C7", severity=s, maintenance="specialist", team="t")
+        for s in ("warning", "critical")
+    ]
+    stack.post("smmc-actions", notification("smmc-actions", alerts))
+    stack.jira_fault(status=200, count=2, path="/search", delay_seconds=0.5)  # slow searches overlap
+    threads = [threading.Thread(target=stack.receiver.worker.run_once) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    actions = settle(stack)
+    [issue] = stack.jira_issues()
+    assert [a["external_id"] for a in actions] == [issue["key"], issue["key"]]
     assert len(issue["comments"]) == 1 and "fired again" in issue["comments"][0]["body"]
 
 
