@@ -147,3 +147,48 @@ def test_after_all_that_the_exporter_still_ingests_and_its_output_is_valid(expor
     assert value(s, "smmc_source_rows_total", kind="hpe") == 17
     assert value(s, "smmc_source_files_rejected_total", kind="swe") == 1
     promtool_check(body)
+
+
+def test_an_unbalanced_quote_counts_every_line_it_swallowed(exporter: Exporter) -> None:
+    lines = (SEED / "HPE_2021-07-21.csv").read_text().splitlines()
+    assert len(lines) == 18  # header and 17 rows
+    lines[10] = lines[10].replace("\t0\t", '\t0\t"', 1)  # the quote is never closed: rows 10..17 in one field
+    s = drop(exporter, "HPE_2021-07-21.csv", ("\n".join(lines) + "\n").encode())
+    assert value(s, "smmc_source_rows_total", kind="hpe") == 9
+    assert value(s, "smmc_source_rows_rejected_total", kind="hpe", reason="line_break_in_field") == 8
+    promtool_check(exporter.exposition.body())
+
+
+def test_a_quoted_separator_is_data_not_a_column(exporter: Exporter) -> None:
+    csv = "concentrator,meter,pod,type,date,severity,isactive,description\n"
+    csv += (
+        'TD-0011,UAAXXDN18204873404,863901,3.26.0.85,2020-09-23,0,TRUE,"Voltage interruption, long (PUP)"\n'
+    )
+    s = drop(exporter, "SWE_2020-09-23.csv", csv.encode())
+    assert value(s, "smmc_source_rows_total", kind="swe") == 1
+    assert value(s, "smmc_meters_with_active_flag", concentrator="TD-0011", comuna="unknown", flag="PUP") == 1
+
+
+def test_a_header_only_state_file_keeps_the_previous_state(exporter: Exporter) -> None:
+    shutil.copy(SEED / "SWE_2020-09-23.csv", exporter.inbox.inbox_dir / "SWE_2020-09-23.csv")
+    exporter.scan()
+    s = drop(exporter, "SWE_2020-09-24.csv", SWE_HEADER.encode())
+    assert "reason: no_valid_rows" in rejected_reason(exporter, "SWE_2020-09-24.csv")
+    assert value(s, "smmc_meters_with_active_flag", concentrator="TD-0011", comuna="unknown", flag="PUP") == 1
+    assert value(s, "smmc_source_files_rejected_total", kind="swe") == 1
+    # a work-order report with no row is a day without work orders, not a broken file
+    hpe_header = (SEED / "HPE_2021-07-21.csv").read_text().splitlines()[0] + "\n"
+    s = drop(exporter, "HPE_2021-07-22.csv", hpe_header.encode())
+    assert value(s, "smmc_source_up", kind="hpe") == 1
+    assert value(s, "smmc_source_files_rejected_total", kind="hpe") == 0
+
+
+def test_a_binary_or_utf16_file_is_unreadable_with_a_printable_reason(exporter: Exporter) -> None:
+    s = drop(exporter, "SWE_2020-09-25.csv", (SWE_HEADER + SWE_ROW).encode("utf-16"))
+    reason = rejected_reason(exporter, "SWE_2020-09-25.csv")
+    assert "reason: unreadable" in reason and "NUL bytes" in reason
+    assert value(s, "smmc_source_files_rejected_total", kind="swe") == 1
+    s = drop(exporter, "SWE_2020-09-26.csv", b"\x1b[2J\x07garbage\x01\tcolumns\n1\t2\n")
+    reason = rejected_reason(exporter, "SWE_2020-09-26.csv")
+    assert "reason: wrong_header" in reason
+    assert all(c.isprintable() or c == "\n" for c in reason)

@@ -25,6 +25,7 @@ from .shard import Shard
 
 WORDS = ("normal1", "normal2", "extended1", "extended2")
 UNSPECIFIED = "unspecified"
+SPANNING_LINES = "line_break_in_field"  # rows-rejected reason: a field holding a line break
 _TRUE = frozenset({"true", "1", "yes", "y", "t", "si", "sí", "x", "checked", "verdadero"})
 _FALSE = frozenset({"false", "0", "no", "n", "f", "", "unchecked", "falso"})
 _ACRONYM = re.compile(r"\(\s*([A-Za-z0-9_]+)\s*\)\s*$")
@@ -87,13 +88,18 @@ def load_frame(path, kind: Kind) -> tuple[pd.DataFrame, Counter[str]]:
         raise FileRejected("unreadable", str(exc)) from exc
     except UnicodeDecodeError as exc:
         raise FileRejected("bad_encoding", str(exc)) from exc
+    if any("\x00" in h for h in table.header):
+        raise FileRejected(
+            "unreadable",
+            "binary content (NUL bytes in the header): not UTF-8 or Latin-1 text (UTF-16 is not read)",
+        )
     columns = canonical_columns(table.header)
     missing = sorted(kind.required - set(columns))
     if missing:
         raise FileRejected(
             "wrong_header",
             f"a {kind.name} file needs column(s) {', '.join(missing)}; "
-            f"its header is {', '.join(table.header)}",
+            f"its header is {_printable(', '.join(table.header))}",
         )
     frame = table.frame
     frame.columns = _dedupe(columns)
@@ -107,7 +113,36 @@ def load_frame(path, kind: Kind) -> tuple[pd.DataFrame, Counter[str]]:
     rejected: Counter[str] = Counter()
     if malformed:
         rejected["malformed"] = malformed
+    spanning = _rows_spanning_lines(path, frame)
+    if spanning is not None:
+        rows, lines = spanning
+        rejected[SPANNING_LINES] = lines
+        frame = frame[~rows].reset_index(drop=True)
     return frame, rejected
+
+
+def _rows_spanning_lines(path, frame: pd.DataFrame) -> tuple[np.ndarray, int] | None:
+    """Rows with a line break inside a field, and the input lines they cover. The head-end writes one
+    row per line, so such a row is an unbalanced quote that swallowed the lines after it (possibly the
+    rest of the file): each swallowed line is counted, not lost silently. Only a quoted field can hold
+    a line break, so a file without a quote character (the common case) costs one byte scan."""
+    with open(path, "rb") as fh:
+        if not any(b'"' in chunk for chunk in iter(lambda: fh.read(1 << 20), b"")):
+            return None
+    rows = np.zeros(len(frame), dtype=bool)
+    for column in frame.columns:
+        rows |= frame[column].str.contains("\n", regex=False).to_numpy(dtype=bool)
+    if not rows.any():
+        return None
+    text = frame[rows].agg("\t".join, axis=1)
+    lines = sum(sum(1 for line in t.splitlines() if line.strip()) for t in text)
+    return rows, lines
+
+
+def _printable(text: str, limit: int = 300) -> str:
+    """A header quoted in a reason file and a log line: control bytes shown as `?`, length capped."""
+    shown = "".join(c if c.isprintable() else "?" for c in text[:limit])
+    return shown + ("..." if len(text) > limit else "")
 
 
 def _dedupe(columns: list[str]) -> list[str]:
@@ -119,11 +154,20 @@ def _dedupe(columns: list[str]) -> list[str]:
     return out
 
 
+STATE_KINDS = frozenset({SWE.name, MSW.name, CSW.name})
+
+
 def _require_rows(kind: Kind, total: int, kept: int, rejected: Counter[str]) -> None:
-    """A file whose every row is bad is set aside: folding it would wipe the state it replaces."""
+    """A file whose every row is bad is set aside: folding it would wipe the state it replaces. So is
+    a header-only file of a kind that carries state (a failed export, not a fleet with nothing active);
+    a header-only work-order report is a day without work orders."""
     if kept == 0 and (total or rejected):
         reasons = ", ".join(f"{r}={n}" for r, n in sorted(rejected.items()))
         raise FileRejected("no_valid_rows", f"no usable {kind.name} row ({reasons})")
+    if kept == 0 and kind.name in STATE_KINDS:
+        raise FileRejected(
+            "no_valid_rows", f"a header and no {kind.name} row: the previous state is kept, not wiped"
+        )
 
 
 def _truthy(value: str) -> int:
