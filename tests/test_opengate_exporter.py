@@ -258,6 +258,17 @@ def test_each_fault_keeps_serving_last_good_data_with_up_0_then_recovers(nine, m
     assert by_modem(recovered, "opengate_modem_present") == by_modem(good, "opengate_modem_present")
 
 
+def test_a_failed_cycle_counts_every_response_of_its_searches(nine):
+    """All three searches get their 401; the failed cycle's health shows all three, not a cycle late."""
+    nine.fault(mode="unauthorized")
+    m = nine.cycle()
+    assert value(m, "opengate_up") == 0
+    served = httpx.get(f"{nine.server.url}/_fake/stats").json()["requests"]
+    counted = {f"{dict(k)['endpoint']} {dict(k)['code']}": v for k, v in m["opengate_requests_total"].items()}
+    assert counted == served
+    assert counted == {"/north/v80/search/entities 401": 2, "/north/v80/search/entities/alarms 401": 1}
+
+
 def test_a_transient_429_is_absorbed_by_retry_after(nine):
     nine.fault(mode="rate_limit", retry_after=1, count=1)
     m = nine.cycle()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Any
 
@@ -123,6 +123,9 @@ class OpenGateExporter:
         except Exception:
             for future in futures:
                 future.cancel()
+            # the searches already running end (each bounded by its timeout and retries) before the cycle
+            # does: the failed cycle's health then counts all its responses, and none overlaps the next cycle
+            wait(futures)
             with self._lock:
                 self.health.poll_duration = time.monotonic() - started
             raise
