@@ -217,6 +217,21 @@ def test_fault_switch_answers_each_fault_then_clears(http, server):
     assert httpx.put(f"{server.url}/_fake/fault", json={"mode": "bogus"}).status_code == 400
 
 
+def test_a_client_that_times_out_during_a_slow_fault_is_counted_not_an_application_error():
+    import time
+
+    with fake_server(fleets.generate(fixture="seed-nine")) as srv:
+        httpx.put(f"{srv.url}/_fake/fault", json={"mode": "slow", "delay": 0.5})
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(srv.url + SEARCH, json={"filter": DEVICES}, headers={"X-ApiKey": API_KEY}, timeout=0.1)
+        deadline = time.monotonic() + 5
+        stats: dict = {}
+        while time.monotonic() < deadline and f"{SEARCH} 499" not in stats:
+            time.sleep(0.1)
+            stats = httpx.get(f"{srv.url}/_fake/stats").json()["requests"]
+    assert stats == {f"{SEARCH} 499": 1}  # before: an unhandled ClientDisconnect traceback, not counted
+
+
 def test_runtime_controls_change_presence_sim_state_and_alarms(server):
     fleet = fleets.generate(fixture="seed-nine")
     with fake_server(fleet) as srv, httpx.Client(base_url=srv.url, headers={"X-ApiKey": API_KEY}) as http:

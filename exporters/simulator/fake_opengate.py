@@ -33,6 +33,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from exporters.simulator import opengate_fleet as fleets
 from exporters.simulator.opengate_search import (
@@ -47,6 +48,7 @@ from exporters.simulator.opengate_search import (
 
 DEFAULT_PORT = 9830
 MAX_PAGE_SIZE = 1000
+CLIENT_CLOSED_REQUEST = 499  # nginx's code for a client that left before the answer, counted in /_fake/stats
 FAULT_MODES = ("none", "unauthorized", "forbidden", "rate_limit", "server_error", "slow", "malformed")
 DEVICE_FIELDS = {
     "unified_presence", "presence_source", "presence_date", "ip_presence", "rtt_ms", "sent_bytes",
@@ -576,7 +578,11 @@ def _fault_response(fault: dict[str, Any]) -> Response:
 
 
 async def _json_body(request: Request, allow_empty: bool = False) -> dict[str, Any] | Response:
-    raw = await request.body()
+    try:
+        raw = await request.body()
+    except ClientDisconnect:
+        # the client gave up (e.g. timed out during a `slow` fault): nobody reads this answer
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
     if not raw.strip():
         return {} if allow_empty else _error(400, "0x0400", "Bad Request", {"body": "empty"})
     try:
