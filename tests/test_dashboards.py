@@ -117,3 +117,36 @@ def test_queries_command_prints_one_json_object_per_target(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(dashboards.panel_queries())
     assert set(json.loads(lines[0])) == {"dashboard", "panel", "expr"}
+
+
+# (dashboard uid, panel title) -> (alert, parameter): the panel turns red where the alert fires.
+ALERT_COLOURED_PANELS = {
+    ("smmc-communications", "Round-trip time across routers"): ("ModemRttHigh", "rtt_max_seconds"),
+    ("smmc-communications", "Top 10 routers by RTT"): ("ModemRttHigh", "rtt_max_seconds"),
+    ("smmc-health", "SMMePlus: age of the newest ingest, by file kind"): (
+        "SourceFileStale",
+        "source_max_age_seconds",
+    ),
+    ("smmc-platform", "SMMePlus files: age of the newest ingest"): (
+        "SourceFileStale",
+        "source_max_age_seconds",
+    ),
+    ("smmc-alerts", "Oldest action waiting"): ("ReceiverOutboxStuck", "receiver_outbox_max_age_seconds"),
+}
+
+
+def test_panels_turn_red_at_the_alert_threshold_of_rules_thresholds_yml():
+    from smmc.rules import model
+
+    rules = model.load()
+    found = {}
+    for board in dashboards.build_all().values():
+        for panel in dashboards.iter_panels(board):
+            key = (board["uid"], panel["title"])
+            if key in ALERT_COLOURED_PANELS:
+                steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+                found[key] = min(s["value"] for s in steps if s["color"] == "red")
+    assert set(found) == set(ALERT_COLOURED_PANELS)
+    for key, (alert, param) in ALERT_COLOURED_PANELS.items():
+        threshold = model.duration_seconds(rules.alert(alert).params[param])
+        assert found[key] == threshold, f"{key}: red from {found[key]}, {alert} fires above {threshold}"

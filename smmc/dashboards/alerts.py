@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from smmc.dashboards import panels as p
+from smmc.dashboards.alert_thresholds import alert_steps
 from smmc.dashboards.panels import Query
 
 KEY = "alerts"
@@ -10,6 +11,8 @@ TITLE = "Alerts and actions"
 
 FIRING = 'ALERTS{alertstate="firing",maintenance=~"$maintenance",team=~"$team",severity=~"$severity"}'
 OUTBOX_STEPS = ((None, "green"), (10, "orange"), (100, "red"))
+# red where ReceiverOutboxStuck fires
+OLDEST_ACTION_STEPS = alert_steps("ReceiverOutboxStuck", "receiver_outbox_max_age_seconds", warn_from=300)
 
 
 def build():
@@ -142,7 +145,7 @@ def build():
             "Age of the oldest action in the outbox.",
             [Query("max(smmc_receiver_outbox_oldest_age_seconds)")],
             unit="s",
-            steps=((None, "green"), (300, "orange"), (3600, "red")),
+            steps=OLDEST_ACTION_STEPS,
             width=3,
         ),
         p.stat(

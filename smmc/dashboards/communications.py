@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from smmc.dashboards import panels as p
+from smmc.dashboards.alert_thresholds import alert_steps
 from smmc.dashboards.panels import Query
 
 KEY = "communications"
@@ -15,7 +16,8 @@ RTT = f"opengate_modem_rtt_seconds{MODEM}"
 SENT = f"opengate_modem_daily_sent_bytes{MODEM}"
 RECEIVED = f"opengate_modem_daily_received_bytes{MODEM}"
 PRESENT_STEPS = ((None, "red"), (0.9, "orange"), (0.98, "green"))
-RTT_STEPS = ((None, "green"), (0.5, "orange"), (2, "red"))
+# red where ModemRttHigh fires
+RTT_STEPS = alert_steps("ModemRttHigh", "rtt_max_seconds", warn_from=0.5)
 TRAFFIC_STEPS = ((None, "green"), (50 * 2**20, "orange"), (200 * 2**20, "red"))
 # OpenGate's SIM administrative states: in service, on its way in or out, out of service
 SIM_STATE_COLOURS = {

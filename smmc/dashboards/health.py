@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from smmc.dashboards import panels as p
+from smmc.dashboards.alert_thresholds import alert_steps
 from smmc.dashboards.panels import Query
 
 KEY = "health"
@@ -10,6 +11,8 @@ TITLE = "Monitoring health"
 
 UP_MAPPING = p.value_text({"1": ("UP", "green"), "0": ("DOWN", "red")})
 DAILY_AGE_STEPS = ((None, "green"), (26 * 3600, "orange"), (48 * 3600, "red"))
+# red where SourceFileStale fires (a day plus slack), orange once a day has passed
+SOURCE_AGE_STEPS = alert_steps("SourceFileStale", "source_max_age_seconds", warn_from=86400)
 
 
 def build():
@@ -61,7 +64,7 @@ def build():
             "Time since a file of each kind was last ingested; the files are daily.",
             [Query("time() - smmc_source_last_ingest_timestamp_seconds", "{{kind}}")],
             unit="s",
-            steps=DAILY_AGE_STEPS,
+            steps=SOURCE_AGE_STEPS,
             width=8,
         ),
         p.timeseries(

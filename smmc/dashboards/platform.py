@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from smmc.dashboards import panels as p
+from smmc.dashboards.alert_thresholds import alert_steps
 from smmc.dashboards.panels import Query
 
 KEY = "platform"
@@ -10,7 +11,8 @@ TITLE = "Data platform"
 
 JOB = '{job=~"$job",criticality=~"$criticality"}'
 DAY = 86400
-AGE_STEPS = ((None, "green"), (26 * 3600, "orange"), (48 * 3600, "red"))
+# red where SourceFileStale fires (a day plus slack), orange once a day has passed
+AGE_STEPS = alert_steps("SourceFileStale", "source_max_age_seconds", warn_from=DAY)
 
 
 def build():

@@ -1,0 +1,29 @@
+"""Panel colours from the alert thresholds in rules/thresholds.yml, the one place they live: a panel turns
+red where its alert fires, and an SRE who moves a threshold moves the colour with it (regenerate both)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from smmc.rules import model
+
+Steps = tuple[tuple[float | None, str], ...]
+
+
+@cache
+def _rules() -> model.RuleSet:
+    return model.load()
+
+
+def alert_param(alert: str, param: str) -> float:
+    """The numeric value (durations in seconds) of one parameter of one alert."""
+    return model.duration_seconds(_rules().alert(alert).params[param])
+
+
+def alert_steps(alert: str, param: str, warn_from: float) -> Steps:
+    """Green, orange from `warn_from`, red from the alert's threshold (orange is dropped when the
+    threshold moves below `warn_from`)."""
+    threshold = alert_param(alert, param)
+    if warn_from >= threshold:
+        return ((None, "green"), (threshold, "red"))
+    return ((None, "green"), (warn_from, "orange"), (threshold, "red"))
