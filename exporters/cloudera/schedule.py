@@ -6,7 +6,8 @@ and its deadline is `deadline` minutes past it. A run belongs to the cycle in wh
 late run satisfies its own cycle and not the next one. Local times are resolved in the schedule's time
 zone (America/Santiago by default) for each day separately, so a deadline of 06:00 is 06:00 on the wall
 clock on both sides of a daylight-saving change. A local time that does not exist (the skipped hour)
-resolves to the instant the clocks jumped over; a repeated local time resolves to its first occurrence.
+is read with the offset in force before the jump (00:30 on 2022-09-11 is 01:30 after the jump); a
+repeated local time resolves to its first occurrence.
 
 File format (YAML):
 
