@@ -98,31 +98,47 @@ class HttpTarget:
 
 class JiraClient(HttpTarget):
     """JIRA REST v2 for issues, comments and transitions; search by /rest/api/3/search/jql (Cloud) or
-    /rest/api/2/search (Data Center), chosen by the target's `search_api`."""
+    /rest/api/2/search (Data Center), chosen by the target's `search_api`. With `jql` (the default), a
+    404 from /search/jql (a Data Center that has no such endpoint) switches this client to the v2 search."""
 
     FIELDS = "status,labels,updated,resolutiondate,summary"
+    use_v2_search: bool | None = None
 
     def search(self, jql: str, limit: int = 50) -> list[dict[str, Any]]:
+        if self.use_v2_search is None:
+            self.use_v2_search = self.target.settings.get("search_api", "jql") == "v2"
+        if not self.use_v2_search:
+            try:
+                return self._search_jql(jql, limit)
+            except AdapterError as exc:
+                if exc.status != 404:
+                    raise
+                self.use_v2_search = True
+        return self._search_v2(jql, limit)
+
+    def _search_v2(self, jql: str, limit: int) -> list[dict[str, Any]]:
         issues: list[dict[str, Any]] = []
-        if self.target.settings.get("search_api", "jql") == "v2":
-            start = 0
-            while len(issues) < limit:
-                page = self.request(
-                    "GET",
-                    "/rest/api/2/search",
-                    "JIRA search",
-                    params={
-                        "jql": jql,
-                        "startAt": start,
-                        "maxResults": min(50, limit),
-                        "fields": self.FIELDS,
-                    },
-                ).json()
-                issues.extend(page.get("issues", []))
-                start += len(page.get("issues", []))
-                if not page.get("issues") or start >= int(page.get("total", 0)):
-                    break
-            return issues[:limit]
+        start = 0
+        while len(issues) < limit:
+            page = self.request(
+                "GET",
+                "/rest/api/2/search",
+                "JIRA search",
+                params={
+                    "jql": jql,
+                    "startAt": start,
+                    "maxResults": min(50, limit),
+                    "fields": self.FIELDS,
+                },
+            ).json()
+            issues.extend(page.get("issues", []))
+            start += len(page.get("issues", []))
+            if not page.get("issues") or start >= int(page.get("total", 0)):
+                break
+        return issues[:limit]
+
+    def _search_jql(self, jql: str, limit: int) -> list[dict[str, Any]]:
+        issues: list[dict[str, Any]] = []
         token: str | None = None
         while len(issues) < limit:
             params: dict[str, Any] = {"jql": jql, "maxResults": min(50, limit), "fields": self.FIELDS}

@@ -226,6 +226,21 @@ def test_data_center_search_api_works_too(tmp_path):
         assert any(r["path"] == "/rest/api/2/search" for r in stack.jira.get("/_fake/requests").json())
 
 
+def test_a_data_center_without_search_jql_falls_back_to_the_v2_search(stack):
+    # default `search_api: jql`, but this JIRA answers 404 there (a Data Center has no /search/jql)
+    stack.jira_fault(status=404, count=1000, path="^/rest/api/3/search/jql$")
+    a1 = alert("MeterFault", meter="M1", **SPECIALIST)
+    stack.post("smmc-actions", notification("smmc-actions", [a1]))
+    [a] = settle(stack)
+    assert a["status"] == "succeeded" and a["attempts"] == 1
+    stack.post("smmc-actions", notification("smmc-actions", [dict(a1, startsAt="2026-05-04T12:00:00Z")]))
+    settle(stack)
+    [issue] = stack.jira_issues()  # found again through /rest/api/2/search: commented, not duplicated
+    assert len(issue["comments"]) == 1
+    paths = [r["path"] for r in stack.jira.get("/_fake/requests").json()]
+    assert paths.count("/rest/api/3/search/jql") == 1 and "/rest/api/2/search" in paths
+
+
 # -- idempotency ----------------------------------------------------------------------------------------
 def test_identical_retry_and_ha_peer_copy_change_nothing(stack):
     alerts = [alert("MeterFault", meter=f"M{i}", **SPECIALIST) for i in range(3)]
