@@ -88,6 +88,25 @@ def test_every_alert_has_a_runbook_with_the_four_sections():
             assert section in text, f"{path.name} lacks {section}"
 
 
+def _section(text: str, title: str) -> str:
+    start = text.index(f"## {title}")
+    end = text.find("\n## ", start + 3)
+    return text[start : end if end != -1 else len(text)].split("### ")[0].strip()
+
+
+def test_paging_runbooks_have_their_own_diagnosis_and_mitigation(rs):
+    """A page at 3 a.m. gets steps written for that alert, not the family's boilerplate."""
+    critical = [a.name for a in rs.alerts if a.labels["severity"] == "critical"]
+    texts = {name: (ROOT / "docs" / "runbooks" / f"{name}.md").read_text() for name in critical}
+    seen: dict[str, str] = {}
+    for name, text in texts.items():
+        diagnosis = _section(text, "Diagnosis")
+        assert diagnosis not in seen, f"{name} and {seen.get(diagnosis)} share one Diagnosis section"
+        seen[diagnosis] = name
+        mitigation = _section(text, "Mitigation")
+        assert "Follow the team procedure named above" not in mitigation, f"{name}: say what to do"
+
+
 def test_lint_passes(rs):
     assert lint.run(rs, ROOT) == []
 
