@@ -83,3 +83,29 @@ def test_local_time_including_the_repeated_hour() -> None:
     got = parse_timestamps(pd.Series(["2020-04-04 23:29:48", "2020-07-01 12:00"]), tz="America/Santiago")
     assert got[0] == pd.Timestamp("2020-04-05 02:29:48", tz="UTC").timestamp()
     assert got[1] == pd.Timestamp("2020-07-01 16:00", tz="UTC").timestamp()
+
+
+def test_binary_header_is_unusable(tmp_path: Path) -> None:
+    path = tmp_path / "utf16.csv"
+    path.write_bytes("a\tb\n1\t2\n".encode("utf-16-le"))
+    with pytest.raises(TableError, match="NUL bytes"):
+        read_table(path)
+
+
+def test_unbalanced_quote_rows_are_dropped_and_their_lines_counted(tmp_path: Path) -> None:
+    path = tmp_path / "q.tsv"
+    path.write_text('a\tb\n1\t"open quote\n2\tx\n3\ty"\n4\tz\n5\t"quoted\tseparator"\n')
+    table = read_table(path)
+    assert table.frame["a"].tolist() == ["4", "5"]
+    assert table.frame["b"].tolist()[1] == "quoted\tseparator"
+    assert table.rows_line_break == 3
+
+
+def test_a_line_longer_than_a_parse_block_does_not_lose_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "long.tsv"
+    huge = "x" * (33 << 20)  # over two 16 MiB parse blocks
+    path.write_text(f"a\tb\n1\t{huge}\n2\tok\n3\n")
+    table = read_table(path)
+    assert table.frame["a"].tolist() == ["1", "2"]
+    assert len(table.frame["b"][0]) == len(huge)
+    assert table.rows_malformed == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,9 @@ class Table:
     header: list[str]
     rows_malformed: int = 0
     malformed_examples: list[str] = field(default_factory=list)
+    # rows whose quoted field held a line break: the producers write one row per line, so such a row is
+    # an unbalanced quote that swallowed the lines after it; dropped, and the lines it covered counted
+    rows_line_break: int = 0
 
 
 def normalise_header(name: str) -> str:
@@ -70,6 +74,10 @@ def read_header(path: Path) -> tuple[list[str], str, str]:
     encoding = sniff_encoding(head)
     text = head.decode(encoding, errors="replace").lstrip("\ufeff")
     first_line = next((line for line in text.splitlines() if line.strip()), "")
+    if "\x00" in first_line:
+        raise TableError(
+            "binary content (NUL bytes in the header): not UTF-8 or Latin-1 text (UTF-16 is not read)"
+        )
     delimiter = sniff_delimiter(first_line)
     return [normalise_header(h) for h in first_line.split(delimiter)], delimiter, encoding
 
@@ -101,26 +109,19 @@ def read_table(path: Path, required: set[str] | None = None, max_examples: int =
 
     names = _unique(header)
     try:
-        arrow = pacsv.read_csv(
-            io.BytesIO(raw),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delimiter,
-                quote_char='"',
-                newlines_in_values=False,
-                ignore_empty_lines=True,
-                invalid_row_handler=on_invalid,
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
+        arrow = _parse(raw, names, delimiter, on_invalid, block_size=1 << 24)
     except (pa.ArrowInvalid, ValueError) as exc:
-        raise TableError(f"unreadable as {_delimiter_name(delimiter)}-separated text: {exc}") from exc
+        if "straddl" not in str(exc):
+            raise TableError(f"unreadable as {_delimiter_name(delimiter)}-separated text: {exc}") from exc
+        # a line longer than a parse block: parse the file as one block instead of rejecting it
+        malformed.clear()
+        try:
+            arrow = _parse(raw, names, delimiter, on_invalid, block_size=len(raw) + 1)
+        except (pa.ArrowInvalid, ValueError) as again:
+            raise TableError(f"unreadable as {_delimiter_name(delimiter)}-separated text: {again}") from again
     frame = arrow.to_pandas(types_mapper=None)
     frame.columns = names
+    frame, line_break = _drop_rows_spanning_lines(raw, frame)
     return Table(
         frame=frame,
         delimiter=delimiter,
@@ -128,7 +129,49 @@ def read_table(path: Path, required: set[str] | None = None, max_examples: int =
         header=header,
         rows_malformed=len(malformed),
         malformed_examples=malformed[:max_examples],
+        rows_line_break=line_break,
     )
+
+
+def _parse(
+    raw: bytes,
+    names: list[str],
+    delimiter: str,
+    on_invalid: Callable[[pacsv.InvalidRow], str],
+    block_size: int,
+) -> pa.Table:
+    return pacsv.read_csv(
+        io.BytesIO(raw),
+        read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=block_size),
+        parse_options=pacsv.ParseOptions(
+            delimiter=delimiter,
+            quote_char='"',
+            newlines_in_values=False,
+            ignore_empty_lines=True,
+            invalid_row_handler=on_invalid,
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+
+
+def _drop_rows_spanning_lines(raw: bytes, frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Drop rows with a line break inside a field; return the frame and the input lines they covered.
+    Only a quoted field can hold a line break, so a file without a quote character (the common case)
+    costs one byte scan."""
+    if b'"' not in raw or frame.empty:
+        return frame, 0
+    rows = np.zeros(len(frame), dtype=bool)
+    for column in frame.columns:
+        rows |= frame[column].str.contains("\n", regex=False).to_numpy(dtype=bool)
+    if not rows.any():
+        return frame, 0
+    text = frame[rows].agg("\t".join, axis=1)
+    lines = sum(sum(1 for line in t.splitlines() if line.strip()) for t in text)
+    return frame[~rows].reset_index(drop=True), lines
 
 
 def _unique(names: list[str]) -> list[str]:

@@ -88,11 +88,6 @@ def load_frame(path, kind: Kind) -> tuple[pd.DataFrame, Counter[str]]:
         raise FileRejected("unreadable", str(exc)) from exc
     except UnicodeDecodeError as exc:
         raise FileRejected("bad_encoding", str(exc)) from exc
-    if any("\x00" in h for h in table.header):
-        raise FileRejected(
-            "unreadable",
-            "binary content (NUL bytes in the header): not UTF-8 or Latin-1 text (UTF-16 is not read)",
-        )
     columns = canonical_columns(table.header)
     missing = sorted(kind.required - set(columns))
     if missing:
@@ -113,30 +108,9 @@ def load_frame(path, kind: Kind) -> tuple[pd.DataFrame, Counter[str]]:
     rejected: Counter[str] = Counter()
     if malformed:
         rejected["malformed"] = malformed
-    spanning = _rows_spanning_lines(path, frame)
-    if spanning is not None:
-        rows, lines = spanning
-        rejected[SPANNING_LINES] = lines
-        frame = frame[~rows].reset_index(drop=True)
+    if table.rows_line_break:
+        rejected[SPANNING_LINES] = table.rows_line_break
     return frame, rejected
-
-
-def _rows_spanning_lines(path, frame: pd.DataFrame) -> tuple[np.ndarray, int] | None:
-    """Rows with a line break inside a field, and the input lines they cover. The head-end writes one
-    row per line, so such a row is an unbalanced quote that swallowed the lines after it (possibly the
-    rest of the file): each swallowed line is counted, not lost silently. Only a quoted field can hold
-    a line break, so a file without a quote character (the common case) costs one byte scan."""
-    with open(path, "rb") as fh:
-        if not any(b'"' in chunk for chunk in iter(lambda: fh.read(1 << 20), b"")):
-            return None
-    rows = np.zeros(len(frame), dtype=bool)
-    for column in frame.columns:
-        rows |= frame[column].str.contains("\n", regex=False).to_numpy(dtype=bool)
-    if not rows.any():
-        return None
-    text = frame[rows].agg("\t".join, axis=1)
-    lines = sum(sum(1 for line in t.splitlines() if line.strip()) for t in text)
-    return rows, lines
 
 
 def _printable(text: str, limit: int = 300) -> str:
