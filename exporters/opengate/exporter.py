@@ -134,7 +134,6 @@ class OpenGateExporter:
             self.health.up = 1
             self.health.last_success = self._clock()
             self.health.poll_duration = time.monotonic() - started
-            self.health.last_error = ""
         self.publish_health()
 
     def on_failure(self, exc: Exception) -> None:
@@ -142,7 +141,6 @@ class OpenGateExporter:
         with self._lock:
             self.health.up = 0
             self.health.failures[reason] += 1
-            self.health.last_error = str(exc)
         self.publish_health()
 
     def publish_health(self) -> None:

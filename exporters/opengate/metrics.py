@@ -143,7 +143,6 @@ class Health:
     polls: int = 0
     requests: Counter[tuple[str, str]] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
-    last_error: str = ""
 
 
 def health_families(health: Health) -> list[MetricFamily]:
