@@ -29,7 +29,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -357,10 +357,15 @@ class Inbox:
         log.warning("rejected %s (%s): %s: %s", path.name, kind, exc.reason, exc)
         return record
 
-    def run(self, stop: threading.Event, interval: float = 2.0) -> None:
+    def run(
+        self, stop: threading.Event, interval: float = 2.0, scan: Callable[[], object] | None = None
+    ) -> None:
+        """Scan every `interval` seconds until `stop`; `scan` replaces `self.scan` for a source that does
+        more around each pass (e.g. reloading its inventory first). A failing pass is logged, never fatal."""
+        step = scan or self.scan
         while not stop.is_set():
             try:
-                self.scan()
+                step()
             except Exception:
                 log.exception("inbox scan failed; retrying in %.0fs", interval)
             stop.wait(interval)

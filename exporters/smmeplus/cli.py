@@ -145,12 +145,7 @@ class Exporter:
         return records
 
     def run(self, stop: threading.Event, interval: float) -> None:
-        while not stop.is_set():
-            try:
-                self.scan()
-            except Exception:  # the exporter never dies of its input
-                log.exception("inbox scan failed; retrying in %.0fs", interval)
-            stop.wait(interval)
+        self.inbox.run(stop, interval, scan=self.scan)
 
 
 def main(argv: list[str]) -> int:
