@@ -4,6 +4,7 @@ each handler only after the commit. One fsync then covers many notifications und
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -16,6 +17,8 @@ from receiver.intake import IntakeResult, ingest
 from receiver.metrics import ReceiverMetrics
 from receiver.payload import Notification
 from receiver.store import Store, StoreError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -60,6 +63,10 @@ class IntakeWriter:
 
     def submit(self, notification: Notification, body: bytes) -> Future[IntakeResult]:
         future: Future[IntakeResult] = Future()
+        if not self.alive():
+            # nobody would ever answer: the handler says 503 at once and Alertmanager retries
+            future.set_exception(StoreError("the intake writer is not running"))
+            return future
         self._queue.put(_Item(notification, body, future, time.perf_counter()))
         return future
 
@@ -79,7 +86,13 @@ class IntakeWriter:
                     stopping = True
                     break
                 batch.append(nxt)
-            self._write(batch)
+            try:
+                self._write(batch)
+            except Exception as exc:  # the writer outlives any one batch; its handlers get 503
+                log.exception("intake writer: a batch failed")
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(StoreError(f"{type(exc).__name__}: {exc}"))
             if stopping:
                 return
 

@@ -561,3 +561,14 @@ def test_background_worker_dispatches_without_help(tmp_path):
             time.sleep(0.05)
         assert stack.actions()[0]["status"] == "succeeded"
         assert json.loads(stack.client.get("/healthz").text)["status"] == "ok"
+
+
+def test_a_stopped_intake_writer_answers_503_instead_of_hanging(stack):
+    writer = stack.receiver.app.state.writer
+    writer.stop()
+    payload = notification("smmc-actions", [alert("MeterFault", meter="M2", **SPECIALIST)])
+    r = stack.post("smmc-actions", payload)
+    assert r.status_code == 503 and "not running" in r.json()["detail"]
+    assert stack.client.get("/healthz").status_code == 503
+    writer.start()
+    assert stack.post("smmc-actions", payload).json()["status"] == "accepted"  # Alertmanager's retry
