@@ -73,6 +73,8 @@ def test_inhibition_on_a_real_alertmanager(rs):
     assert sum(p.inhibited for p in probes) >= 8
     assert sum(not p.inhibited for p in probes) >= 8
     assert got["conc-a"] is True and got["conc-b"] is False  # modem -> concentrator
+    # a suspended SIM -> its router, not the other way round, and not a router whose SIM is fine
+    assert got["modem-s-field"] is True and got["sim-s"] is False and got["modem-t-field"] is False
     assert got["meters-d"] is True and got["wo-d-dev"] is False  # grid outage -> meter communication only
     assert got["tamper-x-remote"] is True and got["tamper-y-remote"] is False  # ladder, same object only
     assert got["conc-f-cond"] is True and got["conc-g-cond"] is False  # critical -> warning, same object
