@@ -458,7 +458,8 @@ def test_cli_serves_metrics_until_terminated(tmp_path: Path) -> None:
                 pass
             threading.Event().wait(0.1)
         assert body, "the exporter never served a good report"
-        assert value(body, "cloudera_report_rows") == 9
+        health = [line for line in body.decode().splitlines() if line.startswith("cloudera_report")]
+        assert value(body, "cloudera_report_rows") == 9, health
     finally:
         proc.terminate()
         proc.wait(timeout=20)

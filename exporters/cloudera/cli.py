@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import signal
 import sys
 import threading
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from exporters.cloudera.exporter import ClouderaExporter, ReportFetcher
 from exporters.cloudera.schedule import ScheduleError, load_schedule
+from exporters.core import durations
 from exporters.core.poller import Poller
 from exporters.core.server import ExporterServer, parse_listen
 
@@ -25,14 +25,12 @@ log = logging.getLogger("smmc.exporter.cloudera")
 
 
 def parse_duration(text: str, allow_zero: bool = False) -> float:
-    """`60`, `60s`, `5m`, `1h`, `1.5s` -> seconds."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", str(text))
-    if not match:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (use e.g. 60s, 5m, 1h)")
-    value = float(match[1])
-    factor = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[match[2]]
-    seconds = value * factor
-    if seconds < 0 or (seconds == 0 and not allow_zero):
+    """`60`, `60s`, `5m`, `1h`, `1.5s` -> seconds, as an argparse type."""
+    try:
+        seconds = durations.parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    if seconds == 0 and not allow_zero:
         raise argparse.ArgumentTypeError(f"duration {text!r} must be positive")
     return seconds
 

@@ -6,12 +6,13 @@ a site passes its own file and every key it sets replaces the default.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from exporters.core import durations
 
 DEFAULT_FILE = Path(__file__).with_name("datastreams.yaml")
 
@@ -33,8 +34,6 @@ _DEVICE_KEYS = (
     "sim_state",
 )
 _SIM_KEYS = ("resource_type", "identifier", "organization", "admin_state")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
 class ConfigError(Exception):
@@ -42,13 +41,11 @@ class ConfigError(Exception):
 
 
 def parse_duration(text: str | float | int) -> float:
-    """`60s`, `5m`, `7d`, `250ms` or a bare number of seconds -> seconds."""
-    if isinstance(text, int | float):
-        return float(text)
-    match = _DURATION.match(str(text))
-    if not match:
-        raise ConfigError(f"invalid duration {text!r}: expected e.g. 60s, 5m, 7d")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    """`60s`, `5m`, `7d`, `250ms` or a bare number of seconds -> seconds (ConfigError otherwise)."""
+    try:
+        return durations.parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -108,7 +105,7 @@ def load_datastreams(site_file: str | Path | None = None) -> Datastreams:
     return Datastreams(
         devices=_section(data, "devices", _DEVICE_KEYS, source),
         sims=_section(data, "sims", _SIM_KEYS, source),
-        rtt_unit_seconds=_UNIT_SECONDS[unit],
+        rtt_unit_seconds=durations.UNIT_SECONDS[unit],
         billable_states=frozenset(billable),
         closed_alarms_within=parse_duration(data.get("alarms", {}).get("closed_within", "7d")),
     )
