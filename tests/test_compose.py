@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -121,8 +125,14 @@ def test_every_long_running_service_has_a_health_check(compose: dict[str, Any]) 
         if service.get("restart") == "no":  # one-shot (secrets-init)
             continue
         check = service.get("healthcheck")
-        assert check and check.get("test"), f"{name}: no health check"
-        assert not check.get("disable"), name
+        assert check, f"{name}: no health check"
+        if check.get("disable"):
+            # only an image with nothing to run a probe with (distroless); Prometheus scrapes it instead
+            assert not IMAGE_TOOLS[service["image"].split(":")[0]], f"{name}: health check disabled"
+            prometheus = (REPO / "prometheus" / "prometheus.yml").read_text(encoding="utf-8")
+            assert f'"{name}:' in prometheus, f"{name}: neither a health check nor a scrape target"
+            continue
+        assert check.get("test"), f"{name}: no health check"
 
 
 def test_state_lives_in_named_volumes(compose: dict[str, Any]) -> None:
@@ -222,6 +232,105 @@ def test_secrets_init_generates_once_and_prefers_env_values(tmp_path: Path) -> N
     )
     assert (tmp_path / "receiver-token").read_text() == "chosen-by-the-user"
     assert "chosen-by-the-user" not in third.stdout
+
+
+# What each image can run in a health check: ours (python), busybox-based Prometheus and Alertmanager,
+# Alpine-based Grafana (busybox wget); webdevops' exporter is distroless (the binary alone).
+IMAGE_TOOLS = {
+    "smmc-monitoring": {"python"},
+    "prom/prometheus": {"wget"},
+    "prom/alertmanager": {"wget"},
+    "grafana/grafana": {"wget"},
+    "webdevops/azure-metrics-exporter": set(),
+}
+
+
+def test_health_checks_run_commands_their_images_have(compose: dict[str, Any]) -> None:
+    for name, service in services(compose).items():
+        check = service.get("healthcheck")
+        if not check:
+            continue
+        tools = IMAGE_TOOLS[service["image"].split(":")[0]]
+        if check.get("disable"):
+            assert not tools, f"{name}: its image could run a health check ({tools})"
+            continue
+        kind, command = check["test"][0], check["test"][1]
+        assert kind == "CMD" and command in tools, f"{name}: {check['test']} cannot run in {service['image']}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen[str]) -> int:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return -9
+
+
+def test_simulator_off_idles_healthy_so_the_stack_still_starts(tmp_path: Path) -> None:
+    """With SMMC_SIMULATOR=off (real sources) the services waiting for a healthy simulator must start:
+    the simulator idles until stopped and its health check passes without a simulated day."""
+    service = load_compose({"SMMC_SIMULATOR": "off"})["services"]["simulator"]
+    command = [w.replace("/data", str(tmp_path)) for w in service["command"]]
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", **service["environment"]}
+    check = [w.replace("/data", str(tmp_path)) for w in service["healthcheck"]["test"][1:]]
+    check[0] = sys.executable
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("smmc")), *command], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        time.sleep(3)
+        assert proc.poll() is None, "the simulator exited: services depending on it would never start"
+        assert subprocess.run(check, env=env, timeout=60).returncode == 0
+        assert subprocess.run(check, env={**env, "SMMC_SIMULATOR": "on"}, timeout=60).returncode == 1
+        assert not list(tmp_path.iterdir()), "off: the simulator writes nothing"
+    finally:
+        code = _stop(proc)
+    assert code == 0
+
+
+def test_fake_opengate_starts_with_the_generated_key_even_without_a_simulated_fleet(tmp_path: Path) -> None:
+    """fake-opengate's entrypoint, run with /bin/sh: the key secrets-init wrote is the one it accepts; with
+    no simulated fleet (SMMC_SIMULATOR=off) it serves its default fleet instead of failing in a loop."""
+    raw = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))["services"]["fake-opengate"]
+    port = _free_port()
+    secrets, data = tmp_path / "secrets", tmp_path / "data"
+    secrets.mkdir()
+    data.mkdir()
+    (secrets / "opengate_api_key").write_text("generated-key")
+
+    def local(word: str) -> str:
+        word = word.replace("$$", "$").replace("/run/smmc-secrets", str(secrets)).replace("/data", str(data))
+        return word.replace("0.0.0.0:9830", f"127.0.0.1:{port}")
+
+    argv = [local(w) for w in raw["entrypoint"] + raw["command"]]
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        login = urllib.request.Request(
+            f"http://127.0.0.1:{port}/north/v80/search/devices",
+            data=b"{}",
+            headers={"X-ApiKey": "generated-key", "Content-Type": "application/json"},
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                with urllib.request.urlopen(login, timeout=10) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "fake-opengate never answered"
+                time.sleep(0.5)
+    finally:
+        _stop(proc)
 
 
 def test_published_ports_bind_to_a_configurable_address(compose: dict[str, Any]) -> None:

@@ -504,6 +504,11 @@ def _scenario_names(args: argparse.Namespace, out: Path) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def simulator_off() -> bool:
+    """SMMC_SIMULATOR=off: the stack reads real sources and the simulator writes nothing."""
+    return os.environ.get("SMMC_SIMULATOR", "on").strip().lower() in ("off", "0", "false", "no")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="smmc simulate utility",
@@ -548,8 +553,19 @@ def main(argv: list[str]) -> int:
         for name, scenario in load_all().items():
             print(f"{name:<38} {scenario.description}")
         return 0
-    if os.environ.get("SMMC_SIMULATOR", "on").strip().lower() in ("off", "0", "false", "no"):
-        print("smmc simulate utility: SMMC_SIMULATOR=off, the stack reads real sources; nothing to do")
+    stop = threading.Event()
+    if args.loop_seconds:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    if simulator_off():
+        print(
+            "smmc simulate utility: SMMC_SIMULATOR=off, the stack reads real sources; nothing to do",
+            flush=True,
+        )
+        if args.loop_seconds:
+            # a service (docker compose) idles until stopped: exiting would fail the services that wait
+            # for it to be healthy, and restart it in a loop
+            stop.wait()
         return 0
     out = Path(args.out)
     try:
@@ -565,10 +581,6 @@ def main(argv: list[str]) -> int:
     except (ValueError, OSError) as exc:
         print(f"smmc simulate utility: {exc}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-    if args.loop_seconds:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
     while True:
         try:
             scenarios = [load_scenario(n) for n in _scenario_names(args, out)]
