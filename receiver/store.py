@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -181,7 +182,7 @@ class Tx:
             self.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (key,))
 
 
-class Store:
+class Store(ABC):
     """Base: connection per thread, explicit BEGIN/COMMIT, schema creation."""
 
     engine = "abstract"
@@ -192,8 +193,9 @@ class Store:
         self._lock = threading.Lock()
 
     # -- engine hooks -------------------------------------------------------------------------------
+    @abstractmethod
     def _connect(self) -> Any:
-        raise NotImplementedError
+        """A new DB-API connection of this engine."""
 
     def _begin_sql(self) -> str:
         return "BEGIN"
@@ -201,8 +203,9 @@ class Store:
     def sql(self, text: str) -> str:
         return text
 
+    @abstractmethod
     def _schema(self) -> list[str]:
-        raise NotImplementedError
+        """The engine's CREATE statements, in order."""
 
     def _claim_lock_clause(self) -> str:
         return ""
