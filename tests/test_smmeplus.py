@@ -69,6 +69,8 @@ def test_every_seed_file_is_ingested_whole(seed_exporter: Exporter) -> None:
         assert value(s, "smmc_source_up", kind=kind) == 1
         assert value(s, "smmc_source_files_rejected_total", kind=kind) == 0
         assert value(s, "smmc_source_last_ingest_timestamp_seconds", kind=kind) > 0
+    # present at 0 before any unrecognised file, so the first one is an increase for SourceFileRejected
+    assert value(s, "smmc_source_files_rejected_total", kind="unknown") == 0
     assert series(s, "smmc_source_rows_rejected_total") == {}
     assert not list((seed_exporter.inbox.rejected_dir).iterdir())
 

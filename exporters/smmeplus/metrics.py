@@ -266,7 +266,8 @@ def health_families(
         "Files moved to rejected/ (unreadable, unrecognised, wrong header, no valid row), by kind.",
         ["kind"],
     )
-    for kind in sorted({*(k.name for k in kinds.KINDS), *files_rejected}):
+    # registered at 0 (unrecognised files as "unknown" too) so the first rejection is an increase
+    for kind in sorted({*(k.name for k in kinds.KINDS), "unknown", *files_rejected}):
         files.add([kind], files_rejected.get(kind, 0))
     inventory_rejected = gauge(
         "smmc_inventory_rows_rejected",
