@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -224,6 +226,48 @@ def drain(
     }
 
 
+@contextlib.contextmanager
+def fake_smmeplus_setup(
+    tmpdir: Path, notifications: int
+) -> Iterator[tuple[dict[str, str], Path, list[bytes]]]:
+    """The fake SMMePlus as a subprocess, an action map pointing at it (no hourly cap), and the payloads:
+    yields (env, actions.yml path, bodies); the fake is stopped on exit."""
+    smm_port = free_port()
+    env = {
+        **os.environ,
+        "SMMC_RECEIVER_TOKEN": TOKEN,
+        "SMMC_TEST_SMMEPLUS_TOKEN": "bench-smm",
+        "SMMC_FAKE_SMMEPLUS_TOKEN": "bench-smm",
+        "SMMC_TEST_JIRA_TOKEN": "unused",
+    }
+    fake = start(
+        ["fake", "smmeplus", "--listen", f"127.0.0.1:{smm_port}"],
+        env,
+        f"http://127.0.0.1:{smm_port}/api/v1/commands/none",
+    )
+    try:
+        data = config_data(
+            "http://127.0.0.1:9",
+            f"http://127.0.0.1:{smm_port}",
+            {"action_types.smmeplus_command.max_per_hour": 10**9, "worker.poll_interval_seconds": 0.2},
+        )
+        config = tmpdir / "actions.yml"
+        config.write_text(yaml.safe_dump(data))
+        yield env, config, payloads(notifications)
+    finally:
+        stop(fake)
+
+
+def print_intake_table(title: str, rows: list[tuple[str, dict[str, float]]]) -> None:
+    print(f"| {title} | notifications | seconds | per second | p50 ms | p99 ms | errors |")
+    print("|---|---|---|---|---|---|---|")
+    for name, r in rows:
+        print(
+            f"| {name} | {r['sent']:.0f} | {r['seconds']:.2f} | {r['per_second']:.0f} | {r['p50_ms']:.1f} | "
+            f"{r['p99_ms']:.1f} | {r['errors']:.0f} |"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -235,28 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="smmc-bench-") as tmp:
         tmpdir = Path(tmp)
-        smm_port = free_port()
-        env = {
-            **os.environ,
-            "SMMC_RECEIVER_TOKEN": TOKEN,
-            "SMMC_TEST_SMMEPLUS_TOKEN": "bench-smm",
-            "SMMC_FAKE_SMMEPLUS_TOKEN": "bench-smm",
-            "SMMC_TEST_JIRA_TOKEN": "unused",
-        }
-        fake = start(
-            ["fake", "smmeplus", "--listen", f"127.0.0.1:{smm_port}"],
-            env,
-            f"http://127.0.0.1:{smm_port}/api/v1/commands/none",
-        )
-        try:
-            data = config_data(
-                "http://127.0.0.1:9",
-                f"http://127.0.0.1:{smm_port}",
-                {"action_types.smmeplus_command.max_per_hour": 10**9, "worker.poll_interval_seconds": 0.2},
-            )
-            config = tmpdir / "actions.yml"
-            config.write_text(yaml.safe_dump(data))
-            bodies = payloads(args.count + 50)
+        with fake_smmeplus_setup(tmpdir, args.count + 50) as (env, config, bodies):
             durable = intake(
                 f"sqlite:///{tmpdir / 'durable.db'}", config, env, bodies, args.concurrency, args.max_seconds
             )
@@ -276,22 +299,17 @@ def main(argv: list[str] | None = None) -> int:
                 args.max_seconds * 3,
                 args.worker_threads,
             )
-        finally:
-            stop(fake)
     print(
         f"cpus: {os.cpu_count()}, python {sys.version.split()[0]}, count {args.count}, "
         f"concurrency {args.concurrency}, worker threads {args.worker_threads}"
     )
-    print("| measurement | notifications | seconds | per second | p50 ms | p99 ms | errors |")
-    print("|---|---|---|---|---|---|---|")
-    for name, r in (
-        ("intake, durable (SQLite WAL, synchronous=FULL)", durable),
-        ("intake, baseline (SQLite, no journal on disk, no fsync)", baseline),
-    ):
-        print(
-            f"| {name} | {r['sent']:.0f} | {r['seconds']:.2f} | {r['per_second']:.0f} | {r['p50_ms']:.1f} | "
-            f"{r['p99_ms']:.1f} | {r['errors']:.0f} |"
-        )
+    print_intake_table(
+        "measurement",
+        [
+            ("intake, durable (SQLite WAL, synchronous=FULL)", durable),
+            ("intake, baseline (SQLite, no journal on disk, no fsync)", baseline),
+        ],
+    )
     print(f"\ndurable / baseline throughput ratio: {durable['per_second'] / baseline['per_second']:.2f}")
     print(
         f"outbox drain: {drained['actions']:.0f} of {drained['expected']} actions to the fake SMMePlus in "

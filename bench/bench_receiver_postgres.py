@@ -18,15 +18,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench"), str(REPO / "tests")]
 
-from bench_receiver import TOKEN, depth, drain, free_port, intake, payloads, start, stop  # noqa: E402
+from bench_receiver import (  # noqa: E402
+    depth,
+    drain,
+    fake_smmeplus_setup,
+    free_port,
+    intake,
+    print_intake_table,
+    start,
+    stop,
+)
 from pg_server import postgres_server  # noqa: E402
-
-from receiver.testing import config_data  # noqa: E402
 
 
 def drain_replicas(
@@ -72,28 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="smmc-bench-pg-") as tmp, postgres_server() as pg:
         tmpdir = Path(tmp)
-        smm_port = free_port()
-        env = {
-            **os.environ,
-            "SMMC_RECEIVER_TOKEN": TOKEN,
-            "SMMC_TEST_SMMEPLUS_TOKEN": "bench-smm",
-            "SMMC_FAKE_SMMEPLUS_TOKEN": "bench-smm",
-            "SMMC_TEST_JIRA_TOKEN": "unused",
-        }
-        fake = start(
-            ["fake", "smmeplus", "--listen", f"127.0.0.1:{smm_port}"],
-            env,
-            f"http://127.0.0.1:{smm_port}/api/v1/commands/none",
-        )
-        try:
-            data = config_data(
-                "http://127.0.0.1:9",
-                f"http://127.0.0.1:{smm_port}",
-                {"action_types.smmeplus_command.max_per_hour": 10**9, "worker.poll_interval_seconds": 0.2},
-            )
-            config = tmpdir / "actions.yml"
-            config.write_text(yaml.safe_dump(data))
-            bodies = payloads(args.count + 50)
+        with fake_smmeplus_setup(tmpdir, args.count + 50) as (env, config, bodies):
             run = (config, env, bodies, args.concurrency, args.max_seconds)
             sqlite = intake(f"sqlite:///{tmpdir / 'durable.db'}", *run)
             one_db, two_db = pg.create_database(), pg.create_database()
@@ -114,23 +98,18 @@ def main(argv: list[str] | None = None) -> int:
             drained_two = drain_replicas(
                 two_db, config, env, int(pg_two["sent"]) + 50, limit, args.worker_threads, 2
             )
-        finally:
-            stop(fake)
     print(
         f"cpus: {os.cpu_count()}, python {sys.version.split()[0]}, count {args.count}, "
         f"concurrency {args.concurrency}, worker threads {args.worker_threads}"
     )
-    print("| intake (one receiver, worker off) | notifications | s | per second | p50 ms | p99 ms | errors |")
-    print("|---|---|---|---|---|---|---|")
-    for name, r in (
-        ("baseline: SQLite WAL, synchronous=FULL", sqlite),
-        ("PostgreSQL, fsync on (database 1)", pg_one),
-        ("PostgreSQL, fsync on (database 2)", pg_two),
-    ):
-        print(
-            f"| {name} | {r['sent']:.0f} | {r['seconds']:.2f} | {r['per_second']:.0f} | {r['p50_ms']:.1f} | "
-            f"{r['p99_ms']:.1f} | {r['errors']:.0f} |"
-        )
+    print_intake_table(
+        "intake (one receiver, worker off)",
+        [
+            ("baseline: SQLite WAL, synchronous=FULL", sqlite),
+            ("PostgreSQL, fsync on (database 1)", pg_one),
+            ("PostgreSQL, fsync on (database 2)", pg_two),
+        ],
+    )
     pg_rate = (pg_one["per_second"] + pg_two["per_second"]) / 2
     print(f"\nPostgreSQL / SQLite intake ratio: {pg_rate / sqlite['per_second']:.2f}")
     print("\n| outbox drain to the fake SMMePlus | actions | seconds (incl. start) | actions/s |")
