@@ -451,7 +451,8 @@ def test_cli_serves_metrics_until_terminated(tmp_path: Path) -> None:
         for _ in range(200):
             try:
                 response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
-                if b"cloudera_report_up 1" in response.content:
+                # the parsed sample, not a substring: the HELP line reads "cloudera_report_up 1 when ..."
+                if response.status_code == 200 and value(response.content, "cloudera_report_up") == 1:
                     body = response.content
                     break
             except httpx.TransportError:
