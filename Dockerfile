@@ -18,6 +18,7 @@ COPY pyproject.toml README.md ./
 COPY exporters ./exporters
 COPY receiver ./receiver
 COPY smmc ./smmc
+COPY simulator ./simulator
 RUN python -m venv /opt/smmc/venv \
  && pip install --upgrade pip \
  && pip install -e . \

@@ -18,9 +18,9 @@ from exporters.core.exposition import Exposition
 from exporters.opengate.client import NorthClient
 from exporters.opengate.config import load_datastreams
 from exporters.opengate.exporter import OpenGateExporter
-from exporters.simulator import opengate_fleet as fleets
-from exporters.simulator.fake_opengate import create_app
-from exporters.simulator.serving import ServerThread
+from simulator import opengate_fleet as fleets
+from simulator.fake_opengate import create_app
+from simulator.serving import ServerThread
 
 BUDGET_SECONDS = 10.0
 

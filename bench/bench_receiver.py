@@ -35,7 +35,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from receiver.testing import alert, config_data, notification  # noqa: E402
+from tests.receiver_stack import alert, config_data, notification  # noqa: E402
 
 TOKEN = "bench-token"
 

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         help="high by default, so every instance exposes all its per-meter series and the counts compare",
     )
     args = p.parse_args(argv)
-    from exporters.simulator import smmeplus as sim
+    from simulator import smmeplus as sim
 
     with tempfile.TemporaryDirectory(prefix="smmc-bench-shard-") as tmp:
         base = Path(tmp)

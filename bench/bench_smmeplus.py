@@ -67,7 +67,7 @@ def _run_child(*args: str) -> dict:
 
 
 def bench_ingest(workdir: Path, swe_rows: int, repeats: int) -> dict:
-    from exporters.simulator import smmeplus as sim
+    from simulator import smmeplus as sim
 
     meters = max(1, swe_rows // 2)
     fleet = sim.build_fleet(meters, seed=42)
@@ -139,8 +139,8 @@ def bench_scrape(workdir: Path, target_series: int, scrapes: int) -> dict:
     from prometheus_client import CollectorRegistry, start_http_server
 
     from exporters.core.server import ExporterServer
-    from exporters.simulator import smmeplus as sim
     from exporters.smmeplus.cli import Exporter
+    from simulator import smmeplus as sim
 
     out = workdir / "scrape"
     meters = max(1000, target_series * 2)

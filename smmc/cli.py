@@ -11,12 +11,12 @@ import sys
 
 # (words on the command line, module, one-line help). Longest match wins.
 COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
-    (("decode",), "exporters.decoding.cli", "decode a meter status word, a CSW, an event code or a WO error"),
+    (("decode",), "smmc.decode.cli", "decode a meter status word, a CSW, an event code or a WO error"),
     (("exporter", "smmeplus"), "exporters.smmeplus.cli", "SMMePlus daily-file exporter (port 9810)"),
     (("exporter", "opengate"), "exporters.opengate.cli", "OpenGate North API exporter (port 9811)"),
     (("exporter", "cloudera"), "exporters.cloudera.cli", "Cloudera job-report exporter (port 9812)"),
-    (("simulate",), "exporters.simulator.cli", "simulated utility: source files, fakes and scenarios"),
-    (("fake",), "exporters.simulator.fakes_cli", "run a fake OpenGate, JIRA or SMMePlus API server"),
+    (("simulate",), "simulator.cli", "simulated utility: source files, fakes and scenarios"),
+    (("fake",), "simulator.fakes_cli", "run a fake OpenGate, JIRA or SMMePlus API server"),
     (("receiver",), "receiver.cli", "alert -> action webhook receiver (port 9820)"),
     (("rules",), "smmc.rules.cli", "generate, check and test the Prometheus rules and Alertmanager config"),
     (("dashboards",), "smmc.dashboards.cli", "generate and check the Grafana Control Room dashboards"),

@@ -8,8 +8,8 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporters.simulator.fake_opengate import create_app
-from exporters.simulator.serving import ServerThread
+from simulator.fake_opengate import create_app
+from simulator.serving import ServerThread
 
 API_KEY = "test-key-0f3a"
 ORG = "enel_chile"

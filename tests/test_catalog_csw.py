@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from exporters.catalogs import CatalogError, InvalidValue, load_catalogs
+from smmc.catalogs import CatalogError, InvalidValue, load_catalogs
 
 FIXTURES = Path(__file__).parent / "fixtures" / "catalogs"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from exporters.catalogs import load_catalogs
-from exporters.decoding.cli import main
+from smmc.catalogs import load_catalogs
+from smmc.decode.cli import main
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "catalogs.md"
 

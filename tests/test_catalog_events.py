@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from exporters.catalogs import InvalidValue, load_catalogs
+from smmc.catalogs import InvalidValue, load_catalogs
 
 FIXTURES = Path(__file__).parent / "fixtures" / "catalogs"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from exporters.catalogs import CatalogError, InvalidValue, load_catalogs
-from exporters.catalogs.meter import CATEGORIES, WORDS
+from smmc.catalogs import CatalogError, InvalidValue, load_catalogs
+from smmc.catalogs.meter import CATEGORIES, WORDS
 
 SEED = Path(__file__).parent / "fixtures" / "catalogs" / "seed_meter_status_words.txt"
 TITLES = {

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from exporters.catalogs import CATALOG_DIR, FILES, OVERRIDE_ENV, CatalogError, load_catalogs
+from smmc.catalogs import CATALOG_DIR, FILES, OVERRIDE_ENV, CatalogError, load_catalogs
 
 METER, CSW, WO, CIM = FILES
 

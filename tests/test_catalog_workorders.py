@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from exporters.catalogs import CatalogError, load_catalogs
-from exporters.catalogs.workorders import split_prefix
+from smmc.catalogs import CatalogError, load_catalogs
+from smmc.catalogs.workorders import split_prefix
 
 FIXTURES = Path(__file__).parent / "fixtures" / "catalogs"
 # The seed's action column -> the maintenance rung (issue 2).

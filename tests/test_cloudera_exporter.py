@@ -23,7 +23,7 @@ from exporters.cloudera.exporter import ClouderaExporter, ReportFetcher
 from exporters.cloudera.schedule import load_schedule, parse_schedule
 from exporters.core.poller import FetchError, RetryPolicy
 from exporters.core.server import ExporterServer
-from exporters.simulator import cloudera as sim
+from simulator import cloudera as sim
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "tests" / "fixtures" / "cloudera" / "seed_report.tsv"

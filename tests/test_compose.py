@@ -101,7 +101,7 @@ def test_the_image_holds_every_data_file_the_code_reads() -> None:
     their directories are copied, not ignored, and the editable install reads them in place."""
     dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
     copied = set(re.findall(r"^COPY\s+(\S+)\s", dockerfile, flags=re.M))
-    assert {"exporters", "receiver", "smmc"} <= copied
+    assert {"exporters", "receiver", "smmc", "simulator"} <= copied
     assert "pip install -e ." in dockerfile
     ignored = [
         line.strip().rstrip("/")
@@ -110,11 +110,11 @@ def test_the_image_holds_every_data_file_the_code_reads() -> None:
     ]
     data = [
         p.relative_to(REPO)
-        for top in ("exporters", "receiver", "smmc")
+        for top in ("exporters", "receiver", "smmc", "simulator")
         for p in (REPO / top).rglob("*")
         if p.suffix in (".yml", ".yaml", ".json", ".csv") and "__pycache__" not in p.parts
     ]
-    assert any(p.parts[:3] == ("exporters", "simulator", "scenarios") for p in data)
+    assert any(p.parts[:2] == ("simulator", "scenarios") for p in data)
     for path in data:
         for pattern in ignored:
             assert not path.match(pattern) and pattern not in path.parts, f"{path} is excluded by {pattern}"

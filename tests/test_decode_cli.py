@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from exporters.decoding.cli import main
+from smmc.decode.cli import main
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

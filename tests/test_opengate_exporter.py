@@ -19,7 +19,7 @@ from exporters.core.server import ExporterServer
 from exporters.opengate.client import NorthClient
 from exporters.opengate.config import ConfigError, load_datastreams
 from exporters.opengate.exporter import OpenGateExporter
-from exporters.simulator import opengate_fleet as fleets
+from simulator import opengate_fleet as fleets
 from tests.opengate_helpers import API_KEY, ORG, by_modem, fake_server, samples
 
 REFERENCE = fleets.parse_iso(fleets.REFERENCE_TIME).timestamp()

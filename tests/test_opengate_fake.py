@@ -13,7 +13,7 @@ from exporters.core.exposition import Exposition
 from exporters.opengate.client import NorthClient
 from exporters.opengate.config import load_datastreams
 from exporters.opengate.exporter import OpenGateExporter
-from exporters.simulator import opengate_fleet as fleets
+from simulator import opengate_fleet as fleets
 from tests.opengate_helpers import API_KEY, ORG, by_modem, fake_server, samples
 
 SEARCH = "/north/v80/search/entities"

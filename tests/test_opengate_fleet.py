@@ -9,7 +9,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from exporters.simulator import opengate_fleet as fleets
+from simulator import opengate_fleet as fleets
 from tests.opengate_helpers import API_KEY, fake_server
 
 

@@ -9,7 +9,7 @@ import pytest
 from receiver.config import ConfigError, Matcher, load_config, render
 from receiver.intake import correlation_key, normalise_time, plan_alert
 from receiver.payload import PayloadError, parse_notification
-from receiver.testing import ACTIONS_YML, alert, notification
+from tests.receiver_stack import ACTIONS_YML, alert, notification
 
 
 @pytest.fixture(scope="module")

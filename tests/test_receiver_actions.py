@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi import FastAPI, Request
 
-from exporters.simulator.serving import ServerThread
-from receiver.testing import ReceiverStack, alert, notification, settle
+from simulator.serving import ServerThread
+from tests.receiver_stack import ReceiverStack, alert, notification, settle
 
 REMOTE = {"severity": "warning", "maintenance": "remote", "team": "metering"}
 SPECIALIST = {"severity": "warning", "maintenance": "specialist", "team": "specialist"}

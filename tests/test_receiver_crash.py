@@ -16,9 +16,9 @@ import httpx
 import pytest
 import yaml
 
-from exporters.simulator import fake_jira, fake_smmeplus
-from exporters.simulator.serving import ServerThread
-from receiver.testing import JIRA_TOKEN, SMMEPLUS_TOKEN, TEST_ENV, alert, config_data, notification
+from simulator import fake_jira, fake_smmeplus
+from simulator.serving import ServerThread
+from tests.receiver_stack import JIRA_TOKEN, SMMEPLUS_TOKEN, TEST_ENV, alert, config_data, notification
 
 TOKEN = "crash-test-token"
 SPECIALIST = {"severity": "warning", "maintenance": "specialist", "team": "specialist"}

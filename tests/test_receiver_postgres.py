@@ -11,7 +11,7 @@ import threading
 import pytest
 from pg_server import pg_database_fixture, pg_server_fixture
 
-from receiver.testing import ReceiverStack, alert, notification, settle
+from tests.receiver_stack import ReceiverStack, alert, notification, settle
 
 SPECIALIST = {"severity": "warning", "maintenance": "specialist", "team": "specialist"}
 

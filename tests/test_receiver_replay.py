@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from receiver.testing import ReceiverStack, settle
+from tests.receiver_stack import ReceiverStack, settle
 
 FIXTURES = Path(__file__).parent / "fixtures" / "alertmanager"
 GOLDEN = FIXTURES / "golden" / "replay_actions.json"

@@ -21,9 +21,9 @@ import pytest
 import yaml
 from pg_server import pg_database_fixture, pg_server_fixture
 
-from exporters.simulator import fake_jira, fake_smmeplus
-from exporters.simulator.serving import ServerThread
-from receiver.testing import JIRA_TOKEN, SMMEPLUS_TOKEN, TEST_ENV, alert, config_data, notification
+from simulator import fake_jira, fake_smmeplus
+from simulator.serving import ServerThread
+from tests.receiver_stack import JIRA_TOKEN, SMMEPLUS_TOKEN, TEST_ENV, alert, config_data, notification
 
 pg_server = pg_server_fixture()
 pg_url = pg_database_fixture()

@@ -256,7 +256,7 @@ def test_an_empty_list_of_cases_is_an_error(tmp_path):
 
 def test_each_flags_first_alert_is_on_the_catalogs_rung(rs):
     """One ladder: the catalog's `maintenance` of a flag is the rung of its first (shortest `for`) alert."""
-    from exporters.catalogs import load_catalogs
+    from smmc.catalogs import load_catalogs
 
     assert lint.check_catalog_ladder(rs, ROOT) == []
     acronyms = [f.acronym for f in load_catalogs().meter_flags]
@@ -272,10 +272,10 @@ def test_each_flags_first_alert_is_on_the_catalogs_rung(rs):
 
 
 def _catalog_copy(tmp_path: Path, old: str, new: str):
-    from exporters.catalogs import load_catalogs
+    from smmc.catalogs import load_catalogs
 
     base = tmp_path / "catalogs"
-    shutil.copytree(ROOT / "exporters/catalogs", base, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    shutil.copytree(ROOT / "smmc/catalogs", base, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     meter = base / "meter_status_words.yaml"
     text = meter.read_text(encoding="utf-8")
     assert text.count(old) == 1
@@ -284,7 +284,7 @@ def _catalog_copy(tmp_path: Path, old: str, new: str):
 
 
 def test_lint_catches_a_catalog_rung_that_disagrees_with_the_rules(rs, tmp_path):
-    text = (ROOT / "exporters/catalogs/meter_status_words.yaml").read_text(encoding="utf-8")
+    text = (ROOT / "smmc/catalogs/meter_status_words.yaml").read_text(encoding="utf-8")
     block = text[text.index("    acronym: CAPE\n") :]
     block = block[: block.index("  - word:")]
     assert "    maintenance: remote\n" in block

@@ -19,9 +19,9 @@ import yaml
 from test_smmeplus import samples
 
 from exporters.core.exposition import escape_label_value
-from exporters.simulator import smmeplus as sim
 from exporters.smmeplus.cli import Exporter, main
 from exporters.smmeplus.shard import Shard, shard_of
+from simulator import smmeplus as sim
 
 REPO = Path(__file__).resolve().parents[1]
 DAY = dt.date(2021, 10, 7)

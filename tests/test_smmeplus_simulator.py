@@ -10,7 +10,7 @@ import pandas as pd
 from test_smmeplus import promtool_check, run_exporter, samples, series, value
 
 from exporters.core.tabular import read_header
-from exporters.simulator import smmeplus as sim
+from simulator import smmeplus as sim
 
 DAY = dt.date(2021, 10, 7)
 

@@ -11,10 +11,10 @@ import sys
 import threading
 from pathlib import Path
 
-from exporters.catalogs import CatalogError, load_catalogs
 from exporters.core.exposition import Exposition
 from exporters.core.inbox import Inbox
 from exporters.core.server import ExporterServer, parse_listen
+from smmc.catalogs import CatalogError, load_catalogs
 
 from .shard import Shard
 from .source import DEFAULT_PER_METER_SERIES_LIMIT, SmmePlusSource

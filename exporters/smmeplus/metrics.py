@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from exporters.catalogs import Catalogs, MeterFlag
 from exporters.core.exposition import MetricFamily, counter, gauge
+from smmc.catalogs import Catalogs, MeterFlag
 
 from . import kinds
 from .inventory import Inventory

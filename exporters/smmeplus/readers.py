@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from exporters.catalogs import CatalogError, Catalogs
 from exporters.core.inbox import FileRejected
 from exporters.core.tabular import TableError, parse_timestamps, read_table
+from smmc.catalogs import CatalogError, Catalogs
 
 from .kinds import CSW, CSW_PIVOT_HEADER, HPE, LPE, MSW, SWE, TECHNICAL, Kind, canonical_columns
 from .shard import Shard

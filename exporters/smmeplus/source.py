@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exporters.catalogs import Catalogs
 from exporters.core.exposition import Exposition
 from exporters.core.inbox import FileRejected, IngestOutcome
+from smmc.catalogs import Catalogs
 
 from . import kinds, metrics, readers
 from .inventory import Inventory, InventoryError, load_inventory

@@ -220,7 +220,7 @@ def flags_selected(expr: str, acronyms: list[str]) -> tuple[set[str], set[str]]:
 
 
 def _catalogs(root: Path):
-    from exporters.catalogs import load_catalogs
+    from smmc.catalogs import load_catalogs
 
     base = root / "exporters" / "catalogs"
     return load_catalogs(base_dir=base) if (base / "meter_status_words.yaml").exists() else load_catalogs()
@@ -229,7 +229,7 @@ def _catalogs(root: Path):
 def check_catalog_ladder(rs: RuleSet, root: Path, catalogs=None) -> list[str]:
     """The rules and the meter-flag catalog tell one ladder: for every flag, the alert with the shortest
     `for` among those selecting it is on the rung the catalog's `maintenance` names (its first rung)."""
-    from exporters.catalogs import CatalogError
+    from smmc.catalogs import CatalogError
 
     try:
         cat = catalogs or _catalogs(root)

@@ -11,7 +11,7 @@ from .harness import alertmanager_binary, prometheus_binary
 from .stack import Stack, start_stack
 
 # The late critical Cloudera job must be in the first report the exporter reads: a job that has
-# already succeeded today cannot become late again the same day (see exporters/simulator/utility.py).
+# already succeeded today cannot become late again the same day (see simulator/utility.py).
 FIRST_DAY_SCENARIOS = ("cloudera-critical-job-late",)
 
 

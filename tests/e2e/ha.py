@@ -76,7 +76,7 @@ class ClusteredAlertmanager(Alertmanager):
 class HAStack:
     workdir: Path
     group: ProcessGroup
-    utility: Any  # exporters.simulator.utility.Utility
+    utility: Any  # simulator.utility.Utility
     token: str
     services: dict[str, Service]
     alertmanagers: list[ClusteredAlertmanager] = field(default_factory=list)
@@ -84,7 +84,7 @@ class HAStack:
     days: list[Any] = field(default_factory=list)  # the utility's DayRecords: scenario targets
 
     def emit_day(self, scenario_names: Iterable[str] = ()) -> Any:
-        from exporters.simulator.scenarios import load_scenario
+        from simulator.scenarios import load_scenario
 
         record = self.utility.emit_day([load_scenario(n) for n in scenario_names])
         self.days.append(record)
@@ -123,7 +123,7 @@ class HAStack:
 
 def start_ha_stack(workdir: Path, first_day: Iterable[str] = ()) -> HAStack:
     """Start everything; the caller closes the stack (every process group) whatever happens."""
-    from exporters.simulator.utility import Utility
+    from simulator.utility import Utility
 
     group = ProcessGroup(workdir)
     token = secrets.token_urlsafe(24)

@@ -85,7 +85,7 @@ class Service:
 class Stack:
     workdir: Path
     group: ProcessGroup
-    utility: Any  # exporters.simulator.utility.Utility
+    utility: Any  # simulator.utility.Utility
     token: str
     services: dict[str, Service] = field(default_factory=dict)
     prometheus: Prometheus | None = None
@@ -96,7 +96,7 @@ class Stack:
     # -- the sources ----------------------------------------------------------------------------------
 
     def emit_day(self, scenario_names: Iterable[str] = ()) -> Any:
-        from exporters.simulator.scenarios import load_scenario
+        from simulator.scenarios import load_scenario
 
         record = self.utility.emit_day([load_scenario(n) for n in scenario_names])
         self.days.append(record)
@@ -139,7 +139,7 @@ def start_stack(
     workdir: Path, meters: int = METERS, seed: int = SEED, first_day: Iterable[str] = ()
 ) -> Stack:
     """Start everything; the caller closes the stack (its processes) whatever happens."""
-    from exporters.simulator.utility import Utility
+    from simulator.utility import Utility
 
     group = ProcessGroup(workdir)
     token = secrets.token_urlsafe(24)

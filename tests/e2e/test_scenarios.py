@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from exporters.simulator.scenarios import Scenario, available, load_scenario
+from simulator.scenarios import Scenario, available, load_scenario
 
 from .harness import wait_for
 from .stack import Stack

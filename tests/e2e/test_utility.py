@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from exporters.simulator.scenarios import ScenarioError, available, load_all, load_scenario, parse_scenario
-from exporters.simulator.utility import Utility, UtilityError
+from simulator.scenarios import ScenarioError, available, load_all, load_scenario, parse_scenario
+from simulator.utility import Utility, UtilityError
 
 from .harness import REPO, smmc_command
 

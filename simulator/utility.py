@@ -1,11 +1,11 @@
 """`smmc simulate utility`: one coherent simulated utility, its scenarios, and the demo loop.
 
 The parts come from the generators of each source, used through their importable APIs:
-- `exporters.simulator.smmeplus`: the fleet (concentrators, their modems, meters) and each day's SWE,
+- `simulator.smmeplus`: the fleet (concentrators, their modems, meters) and each day's SWE,
   HPE, LPE, CSW, technical and meter-status-word files;
-- `exporters.simulator.opengate_fleet`: the OpenGate fleet, one router per concentrator of the same
+- `simulator.opengate_fleet`: the OpenGate fleet, one router per concentrator of the same
   inventory (the concentrator's `modem` is the OpenGate device id);
-- `exporters.simulator.cloudera`: the Cloudera job report for the example schedule.
+- `simulator.cloudera`: the Cloudera job report for the example schedule.
 
 Output directory (what docker-compose.yml mounts and the end-to-end test reads):
 
@@ -48,10 +48,10 @@ import numpy as np
 import pandas as pd
 
 from exporters.cloudera.schedule import Schedule, load_schedule
-from exporters.simulator import cloudera as cloudera_sim
-from exporters.simulator import opengate_fleet
-from exporters.simulator import smmeplus as smmeplus_sim
-from exporters.simulator.scenarios import Scenario, ScenarioError, load_scenario
+from simulator import cloudera as cloudera_sim
+from simulator import opengate_fleet
+from simulator import smmeplus as smmeplus_sim
+from simulator.scenarios import Scenario, ScenarioError, load_scenario
 
 log = logging.getLogger("smmc.simulate.utility")
 
@@ -422,7 +422,7 @@ def apply_smmeplus_effects(
 
 
 def _catalogs():
-    from exporters.catalogs import load_catalogs
+    from smmc.catalogs import load_catalogs
 
     return load_catalogs()
 
@@ -522,7 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scenario",
         action="append",
         metavar="NAME",
-        help="switch a scenario on (repeatable; a name from exporters/simulator/scenarios/ or a YAML path); "
+        help="switch a scenario on (repeatable; a name from simulator/scenarios/ or a YAML path); "
         "also $SMMC_SIM_SCENARIOS (comma separated) and the file DIR/scenarios, re-read every day",
     )
     p.add_argument("--loop-seconds", type=float, help="emit a new day every N seconds until stopped")
@@ -548,7 +548,7 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     if args.list_scenarios:
-        from exporters.simulator.scenarios import load_all
+        from simulator.scenarios import load_all
 
         for name, scenario in load_all().items():
             print(f"{name:<38} {scenario.description}")

@@ -35,8 +35,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
-from exporters.simulator import opengate_fleet as fleets
-from exporters.simulator.opengate_search import (
+from simulator import opengate_fleet as fleets
+from simulator.opengate_search import (
     QueryError,
     apply_sort,
     compile_filter,

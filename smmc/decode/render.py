@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from exporters.catalogs import Catalogs, CswDecoding, DecodedBit, EventType, WoErrorMatch
+from smmc.catalogs import Catalogs, CswDecoding, DecodedBit, EventType, WoErrorMatch
 
 UNLISTED = "unlisted in the seed; not a fault"
 

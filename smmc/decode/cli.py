@@ -11,8 +11,8 @@ import os
 import sys
 from typing import Any, NoReturn
 
-from exporters.catalogs import OVERRIDE_ENV, CatalogError, InvalidValue, load_catalogs
-from exporters.catalogs.meter import WORD_WIDTH, WORDS
+from smmc.catalogs import OVERRIDE_ENV, CatalogError, InvalidValue, load_catalogs
+from smmc.catalogs.meter import WORD_WIDTH, WORDS
 
 from . import render
 

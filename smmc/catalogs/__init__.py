@@ -2,7 +2,7 @@
 and IEC 61968-9 event codes. The data are the YAML files beside this module; they are loaded and validated
 once, and a site override directory (files of the same names) changes entries without code changes.
 
-    from exporters.catalogs import load_catalogs
+    from smmc.catalogs import load_catalogs
     cat = load_catalogs()                       # or load_catalogs("/etc/smmc/catalogs")
     cat.decode_meter_words({"normal1": 0x0009}) # PUP, AFC
     cat.decode_csw("08001E").healthy            # True

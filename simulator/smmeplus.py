@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from exporters.catalogs import Catalogs, load_catalogs
+from smmc.catalogs import Catalogs, load_catalogs
 
 
 @dataclass(frozen=True)

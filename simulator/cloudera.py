@@ -6,7 +6,7 @@ jobs named with `--late` (no run, "Retraso en ejecucion") and `--failed` (a run 
 
 The generator is importable, for scenarios ("a late critical Cloudera job"):
 
-    from exporters.simulator.cloudera import generate_report, write_report, example_schedule
+    from simulator.cloudera import generate_report, write_report, example_schedule
     schedule = example_schedule()
     rows = generate_report(schedule, date(2024, 5, 2), late=critical_jobs(schedule)[:1])
     write_report(rows, Path("inbox/cloudera.csv"), fmt="csv")
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from exporters.cloudera.schedule import JobSpec, Schedule, ScheduleError, load_schedule
 
-EXAMPLE_SCHEDULE = Path(__file__).resolve().parent.parent / "cloudera" / "jobs.example.yml"
+EXAMPLE_SCHEDULE = Path(__file__).resolve().parent.parent / "exporters" / "cloudera" / "jobs.example.yml"
 HEADER = ("proceso", "hora_ejecucion", "estado_final", "criticidad")
 STATUS_TEXT = {"ok": "OK", "late": "Retraso en ejecucion", "failed": "Error"}
 CRITICALITY_TEXT = {"critical": "Critico", "non_critical": "No Critico"}

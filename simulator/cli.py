@@ -9,10 +9,10 @@ import importlib
 import sys
 
 PARTS = {
-    "smmeplus": ("exporters.simulator.smmeplus", "one day of SMMePlus files and the inventory"),
-    "opengate": ("exporters.simulator.opengate_fleet", "an OpenGate fleet (modems, SIMs, alarms) as JSON"),
-    "cloudera": ("exporters.simulator.cloudera", "a Cloudera job status report"),
-    "utility": ("exporters.simulator.utility", "the whole coherent utility, scenarios, and the demo loop"),
+    "smmeplus": ("simulator.smmeplus", "one day of SMMePlus files and the inventory"),
+    "opengate": ("simulator.opengate_fleet", "an OpenGate fleet (modems, SIMs, alarms) as JSON"),
+    "cloudera": ("simulator.cloudera", "a Cloudera job status report"),
+    "utility": ("simulator.utility", "the whole coherent utility, scenarios, and the demo loop"),
 }
 
 

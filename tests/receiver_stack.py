@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 import yaml
 
-from exporters.simulator import fake_jira, fake_smmeplus
-from exporters.simulator.serving import ServerThread
 from receiver.config import Config, load_config
 from receiver.service import Receiver, build_receiver
 from receiver.store import Store, open_store
+from simulator import fake_jira, fake_smmeplus
+from simulator.serving import ServerThread
 
 REPO = Path(__file__).resolve().parents[1]
 ACTIONS_YML = REPO / "alertmanager" / "actions.yml"

@@ -1,6 +1,6 @@
 """`smmc fake NAME ...`: run one fake API server (opengate, jira, smmeplus).
 
-Each fake lives in `exporters.simulator.fake_<name>` and has its own `main(argv) -> int`.
+Each fake lives in `simulator.fake_<name>` and has its own `main(argv) -> int`.
 """
 
 from __future__ import annotations
@@ -22,5 +22,5 @@ def main(argv: list[str]) -> int:
         for name, text in FAKES.items():
             print(f"  {name:<10} {text}", file=stream)
         return 0 if stream is sys.stdout else 2
-    module = importlib.import_module(f"exporters.simulator.fake_{argv[0]}")
+    module = importlib.import_module(f"simulator.fake_{argv[0]}")
     return int(module.main(argv[1:]) or 0)

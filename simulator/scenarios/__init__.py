@@ -1,6 +1,6 @@
 """Named scenarios of the simulated utility: one YAML file each in this directory.
 
-A scenario file says what goes wrong (`effects`, applied by `exporters.simulator.utility`) and what the
+A scenario file says what goes wrong (`effects`, applied by `simulator.utility`) and what the
 monitoring must do about it (`expect`, checked by the end-to-end test). Placeholders in `expect`
 (`{concentrator}`, `{modem}`, `{comuna}`, `{job}`) are the objects the utility picked for the scenario.
 

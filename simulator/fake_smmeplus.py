@@ -28,7 +28,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from exporters.simulator.fake_jira import Fault, serve_main
+from simulator.fake_jira import Fault, serve_main
 
 COMMANDS = {
     "time_sync": "synchronise the meter or concentrator clock",
