@@ -10,7 +10,6 @@ Every adapter is idempotent towards its system, because a worker killed mid-disp
 
 from __future__ import annotations
 
-import email.utils
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,8 +17,9 @@ from typing import Any
 import httpx
 
 from receiver.config import Config, TargetConfig
-from receiver.intake import action_key
+from receiver.keys import correlation_label, episode_label, fire_key
 from receiver.store import ActionRow
+from smmc.retry_after import retry_after_seconds
 
 JIRA_PRIORITY = {"critical": "Highest", "warning": "High", "info": "Low"}
 DONE_CATEGORY = "done"
@@ -43,17 +43,6 @@ class AdapterError(Exception):
         self.status = status
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time())
-
-
 def check(response: httpx.Response, what: str) -> httpx.Response:
     """Map HTTP status to retryable (429, 5xx) or final (other 4xx) errors."""
     if response.status_code < 400:
@@ -63,7 +52,7 @@ def check(response: httpx.Response, what: str) -> httpx.Response:
     raise AdapterError(
         f"{what}: HTTP {response.status_code}: {text}",
         retryable,
-        _retry_after(response),
+        retry_after_seconds(response.headers.get("Retry-After")),
         response.status_code,
     )
 
@@ -198,14 +187,6 @@ def _closed_at(issue: dict[str, Any]) -> float | None:
     return datetime.fromisoformat(text).timestamp()
 
 
-def episode_label(action: ActionRow) -> str:
-    return f"smmc-ep-{action.idem_key[:20]}"
-
-
-def correlation_label(action: ActionRow) -> str:
-    return f"smmc-{action.correlation_key}"
-
-
 class TicketAdapter:
     """jira_ticket, field_order and outage_notice: a JIRA issue per problem, found again by its labels."""
 
@@ -219,11 +200,11 @@ class TicketAdapter:
     def dispatch(self, action: ActionRow, context: dict[str, Any]) -> Outcome:
         if action.phase == "resolve":
             return self._resolve(action)
-        ep = episode_label(action)
+        ep = episode_label(action.idem_key)
         done = self.jira.search(f'labels = "{ep}" ORDER BY created DESC', limit=1)
         if done:  # this episode was handled already (the run that did it was killed before recording it)
             return Outcome("success", done[0]["key"], {"outcome": "already_done"})
-        corr = correlation_label(action)
+        corr = correlation_label(action.correlation_key)
         now = time.time()
         for issue in self.jira.search(f'labels = "{corr}" ORDER BY created DESC', limit=5):
             key = issue["key"]
@@ -245,7 +226,7 @@ class TicketAdapter:
         return Outcome("success", key, {"outcome": "created"})
 
     def _resolve(self, action: ActionRow) -> Outcome:
-        fire_ep = f"smmc-ep-{context_fire_key(action)[:20]}"
+        fire_ep = episode_label(fire_key(action))
         issues = self.jira.search(f'labels = "{fire_ep}" ORDER BY created DESC', limit=1)
         if not issues:
             return Outcome("success", None, {"outcome": "no_ticket"})
@@ -256,6 +237,13 @@ class TicketAdapter:
         name = self._settings(action).get("resolve_transition")
         applied = self.jira.transition(key, str(name)) if name else None
         return Outcome("success", key, {"outcome": "resolved", "transition": applied})
+
+    def preview(self, action: ActionRow) -> dict[str, Any]:
+        return {
+            "JIRA": action.phase,
+            "labels": [correlation_label(action.correlation_key), episode_label(action.idem_key)],
+            "params": action.params,
+        }
 
     def _summary(self, action: ActionRow, context: dict[str, Any]) -> str:
         if action.phase == "storm":
@@ -300,23 +288,29 @@ class TicketAdapter:
         return fields
 
 
-def context_fire_key(action: ActionRow) -> str:
-    """The idempotency key of the firing action of the same episode."""
-    return action_key(action.receiver, action.fingerprint, action.starts_at, "fire")
-
-
 class SmmeplusAdapter:
     """Remote command requests to the SMMePlus integration API (assumed; see docs/receiver.md)."""
 
     def __init__(self, client: HttpTarget) -> None:
         self.http = client
 
+    @staticmethod
+    def _target(action: ActionRow) -> dict[str, str]:
+        return {k: action.labels[k] for k in ("concentrator", "meter", "modem") if action.labels.get(k)}
+
+    def preview(self, action: ActionRow) -> dict[str, Any]:
+        return {
+            "POST": "/api/v1/commands",
+            "command": action.params.get("command"),
+            "target": self._target(action),
+        }
+
     def dispatch(self, action: ActionRow, context: dict[str, Any]) -> Outcome:
         params = dict(action.params)
         command = str(params.pop("command", ""))
         if not command:
             return Outcome("failed", None, {"error": "no command in the action's params"})
-        target = {k: action.labels[k] for k in ("concentrator", "meter", "modem") if action.labels.get(k)}
+        target = self._target(action)
         body = {
             "command": command,
             "target": target,
@@ -353,6 +347,9 @@ class NotifyAdapter:
         self.url = url
         self.client = httpx.Client(timeout=timeout, transport=transport)
 
+    def preview(self, action: ActionRow) -> dict[str, Any]:
+        return {"POST": "chat webhook", "alerts": action.params.get("alerts")}
+
     def dispatch(self, action: ActionRow, context: dict[str, Any]) -> Outcome:
         if not self.url:
             return Outcome("success", None, {"outcome": "no_forward_url"})
@@ -370,22 +367,3 @@ class NotifyAdapter:
             raise AdapterError(f"chat webhook: {exc}", retryable=True) from exc
         check(response, "chat webhook")
         return Outcome("success", None, {"outcome": "forwarded", "http_status": response.status_code})
-
-
-def request_preview(action: ActionRow) -> dict[str, Any]:
-    """What a dispatch would send (recorded instead of sending when the action type is in dry-run)."""
-    if action.action == "smmeplus_command":
-        return {
-            "POST": "/api/v1/commands",
-            "command": action.params.get("command"),
-            "target": {
-                k: action.labels[k] for k in ("concentrator", "meter", "modem") if action.labels.get(k)
-            },
-        }
-    if action.action == "notify":
-        return {"POST": "chat webhook", "alerts": action.params.get("alerts")}
-    return {
-        "JIRA": action.phase,
-        "labels": [correlation_label(action), episode_label(action)],
-        "params": action.params,
-    }

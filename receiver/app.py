@@ -46,15 +46,15 @@ def create_app(
     config: Config,
     store: Store,
     token: str | None,
-    worker: OutboxWorker | None = None,
-    metrics: ReceiverMetrics | None = None,
+    *,
+    worker: OutboxWorker,
+    writer: IntakeWriter,
+    metrics: ReceiverMetrics,
     max_body_bytes: int = DEFAULT_MAX_BODY,
     run_worker: bool = True,
 ) -> FastAPI:
-    """Build the app. `token=None` disables auth (tests of the open API only; the CLI refuses it)."""
-    metrics = metrics or ReceiverMetrics(store)
-    worker = worker or OutboxWorker(config, store, {}, metrics)
-    writer = IntakeWriter(config, store, metrics, on_commit=worker.wake)
+    """The HTTP surface over parts wired by `receiver.service.build_receiver`. `token=None` disables auth
+    (tests of the open API only; the CLI refuses it)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -166,12 +166,7 @@ def create_app(
             if found.status not in allowed:
                 raise HTTPException(409, f"action {action_id} is {found.status!r}; {event} needs {allowed}")
             approved_by = decision.by if event == "approved" else found.approved_by
-            finished = now if new_status == "rejected" else None
-            tx.execute(
-                "UPDATE actions SET status = ?, approved_by = ?, next_attempt_at = ?, updated_at = ?, "
-                "finished_at = ?, attempts = CASE WHEN ? = 'retried' THEN 0 ELSE attempts END WHERE id = ?",
-                (new_status, approved_by, now, now, finished, event, action_id),
-            )
+            tx.decide(action_id, new_status, approved_by, now, reset_attempts=event == "retried")
             tx.ledger(
                 event,
                 {"by": decision.by, "comment": decision.comment, "previous_status": found.status},

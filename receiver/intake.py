@@ -8,35 +8,16 @@ ticket-like actions of one kind into one parent incident, decided here so it is 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from receiver import keys
 from receiver.config import TICKET_TYPES, Config, render
 from receiver.payload import Alert, Notification
-from receiver.store import Tx
+from receiver.store import PlannedAction, Tx
 
-
-@dataclass(frozen=True)
-class PlannedAction:
-    idem_key: str
-    receiver: str
-    fingerprint: str
-    starts_at: str
-    phase: str  # fire | resolve | notify | storm
-    alertname: str
-    rule: str
-    action: str
-    params: dict[str, Any]
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    correlation_key: str
-    storm_key: str | None
-    status: str  # pending | awaiting_approval | recorded
-    approval_required: bool
-    dry_run: bool
+__all__ = ["IntakeResult", "PlannedAction", "ingest", "normalise_time", "plan", "plan_alert"]
 
 
 @dataclass
@@ -63,21 +44,6 @@ def normalise_time(value: str) -> str:
     )
 
 
-def _hash(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-
-
-def action_key(receiver: str, fingerprint: str, starts_at: str, phase: str) -> str:
-    """Idempotency key of one action: one per receiver, alert episode (fingerprint + startsAt) and phase."""
-    return _hash(receiver, fingerprint, starts_at, phase)
-
-
-def correlation_key(config: Config, labels: dict[str, str]) -> str:
-    """Hash of the business key: alertname plus the object labels the alert has (see actions.yml)."""
-    parts = [f"{name}={labels[name]}" for name in config.correlation_labels if labels.get(name)]
-    return _hash(*parts)[:20]
-
-
 def plan_alert(config: Config, receiver: str, alert: Alert) -> PlannedAction:
     labels = dict(alert.labels)
     annotations = dict(alert.annotations)
@@ -101,7 +67,7 @@ def plan_alert(config: Config, receiver: str, alert: Alert) -> PlannedAction:
     if storm is not None and phase == "fire":
         storm_key = rule.action + ":" + ",".join(f"{k}={labels.get(k, '')}" for k in storm.group_by)
     return PlannedAction(
-        idem_key=action_key(receiver, fingerprint, starts_at, phase),
+        idem_key=keys.action_key(receiver, fingerprint, starts_at, phase),
         receiver=receiver,
         fingerprint=fingerprint,
         starts_at=starts_at,
@@ -112,7 +78,7 @@ def plan_alert(config: Config, receiver: str, alert: Alert) -> PlannedAction:
         params=params,
         labels=labels,
         annotations=annotations,
-        correlation_key=correlation_key(config, labels),
+        correlation_key=keys.correlation_key(config.correlation_labels, labels),
         storm_key=storm_key,
         status=status,
         approval_required=approval,
@@ -130,7 +96,7 @@ def plan(config: Config, notification: Notification, forward_url: str | None = N
         common = dict(notification.commonLabels)
         return [
             PlannedAction(
-                idem_key=_hash(notification.receiver, key, "notify"),
+                idem_key=keys.notify_key(notification.receiver, key),
                 receiver=notification.receiver,
                 fingerprint=key[:16],
                 starts_at=normalise_time(min(a.startsAt for a in notification.alerts))
@@ -157,69 +123,17 @@ def plan(config: Config, notification: Notification, forward_url: str | None = N
     return []  # watchdog: only its heartbeat is recorded
 
 
-_INSERT_ACTION = (
-    "INSERT INTO actions (idem_key, notification_id, receiver, fingerprint, starts_at, phase, alertname, "
-    "rule, action, params, labels, annotations, correlation_key, storm_key, status, approval_required, "
-    "dry_run, "
-    "attempts, next_attempt_at, parent_id, created_at, updated_at, finished_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (idem_key) DO NOTHING"
-)
-
-
-def _insert_action(
-    tx: Tx,
-    p: PlannedAction,
-    notification_id: int | None,
-    now: float,
-    status: str,
-    parent_id: int | None = None,
-) -> int | None:
-    finished = now if status in ("recorded", "suppressed") else None
-    return tx.insert_returning_id(
-        _INSERT_ACTION,
-        (
-            p.idem_key,
-            notification_id,
-            p.receiver,
-            p.fingerprint,
-            p.starts_at,
-            p.phase,
-            p.alertname,
-            p.rule,
-            p.action,
-            json.dumps(p.params, sort_keys=True),
-            json.dumps(p.labels, sort_keys=True),
-            json.dumps(p.annotations, sort_keys=True),
-            p.correlation_key,
-            p.storm_key,
-            status,
-            int(p.approval_required),
-            int(p.dry_run),
-            now,
-            parent_id,
-            now,
-            now,
-            finished,
-        ),
-    )
-
-
 def ingest(tx: Tx, config: Config, notification: Notification, body: bytes, now: float) -> IntakeResult:
     """Write one notification and its new actions inside the caller's transaction."""
     receiver = config.receivers[notification.receiver]
-    nid = tx.insert_returning_id(
-        "INSERT INTO notifications (content_key, receiver, group_key, status, alert_count, received_at, "
-        "body) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (content_key) DO NOTHING",
-        (
-            notification.content_key(),
-            notification.receiver,
-            notification.groupKey,
-            notification.status,
-            len(notification.alerts),
-            now,
-            body.decode("utf-8", errors="replace"),
-        ),
+    nid = tx.insert_notification(
+        notification.content_key(),
+        notification.receiver,
+        notification.groupKey,
+        notification.status,
+        len(notification.alerts),
+        now,
+        body.decode("utf-8", errors="replace"),
     )
     if receiver.kind == "watchdog":
         # every repeat of the Watchdog is a heartbeat, also when its content repeats the previous one
@@ -242,16 +156,12 @@ def ingest(tx: Tx, config: Config, notification: Notification, body: bytes, now:
         return result
 
     planned = plan(config, notification, receiver.forward_url)
-    fresh: list[PlannedAction] = []
-    for p in planned:
-        exists = tx.one("SELECT id FROM actions WHERE idem_key = ?", (p.idem_key,))
-        if exists is None:
-            fresh.append(p)
+    fresh = [p for p in planned if not tx.action_exists(p.idem_key)]
     storm_of = _storm_decisions(tx, config, fresh, nid, now, result)
     for p in fresh:
         parent = storm_of.get(p.idem_key)
         status = "suppressed" if parent is not None else p.status
-        action_id = _insert_action(tx, p, nid, now, status, parent)
+        action_id = tx.insert_action(p, nid, now, status, parent)
         if action_id is None:  # a concurrent writer (another receiver on PostgreSQL) got there first
             continue
         detail = {
@@ -280,16 +190,14 @@ def _cancel_unsent(tx: Tx, resolved: PlannedAction, now: float) -> None:
     """An alert resolved before its action was approved (or, for a remote command, sent): the action is
     moot. A remote command on a problem that went away must not run late; a ticket still opens, because
     the resolution then comments on it."""
-    fire_key = action_key(resolved.receiver, resolved.fingerprint, resolved.starts_at, "fire")
-    row = tx.one("SELECT id, status, action FROM actions WHERE idem_key = ?", (fire_key,))
-    if row is None:
+    fire = tx.action_by_key(keys.fire_key(resolved))
+    if fire is None:
         return
-    action_id, status, action = row
-    if status == "awaiting_approval" or (status in ("pending", "retry") and action == "smmeplus_command"):
-        tx.execute(
-            "UPDATE actions SET status = 'suppressed', updated_at = ?, finished_at = ? WHERE id = ?",
-            (now, now, action_id),
-        )
+    status = fire.status
+    if status == "awaiting_approval" or (
+        status in ("pending", "retry") and fire.action == "smmeplus_command"
+    ):
+        tx.suppress(fire.id, now)
         tx.ledger(
             "suppressed",
             {
@@ -297,7 +205,7 @@ def _cancel_unsent(tx: Tx, resolved: PlannedAction, now: float) -> None:
                 "previous_status": status,
             },
             now,
-            action_id=action_id,
+            action_id=fire.id,
         )
 
 
@@ -315,34 +223,17 @@ def _storm_decisions(
         assert storm is not None
         tx.lock_key(storm_key)
         since = now - storm.window_seconds
-        open_storm = tx.one(
-            "SELECT id, parent_action_id FROM storms WHERE storm_key = ? AND last_at >= ? "
-            "ORDER BY id DESC LIMIT 1",
-            (storm_key, since),
-        )
-        (recent,) = tx.one(
-            "SELECT COUNT(*) FROM actions WHERE storm_key = ? AND created_at >= ? AND phase = 'fire'",
-            (storm_key, since),
-        )
+        open_storm = tx.open_storm(storm_key, since)
+        recent = tx.storm_fires_since(storm_key, since)
         if open_storm is None and recent + len(batch) <= storm.threshold:
             continue
         if open_storm is None:
-            parent_id = _open_storm(tx, config, storm_key, batch[0], nid, now, recent + len(batch))
-            storm_id = tx.one("SELECT id FROM storms WHERE parent_action_id = ?", (parent_id,))[0]
+            storm_id, parent_id = _open_storm(tx, config, storm_key, batch[0], nid, now, recent + len(batch))
             result.storms.append(storm_id)
             result.created.append((parent_id, batch[0].action, "pending"))
             # earlier actions of this kind still waiting in the outbox join the storm too
-            waiting = tx.all(
-                "SELECT id FROM actions WHERE storm_key = ? AND created_at >= ? AND phase = 'fire' "
-                "AND status IN ('pending', 'retry')",
-                (storm_key, since),
-            )
-            for (action_id,) in waiting:
-                tx.execute(
-                    "UPDATE actions SET status = 'suppressed', parent_id = ?, updated_at = ?, "
-                    "finished_at = ? WHERE id = ?",
-                    (parent_id, now, now, action_id),
-                )
+            for action_id in tx.storm_waiting(storm_key, since):
+                tx.suppress(action_id, now, parent_id)
                 tx.ledger(
                     "storm_suppressed",
                     {"reason": "storm", "storm_parent_id": parent_id},
@@ -351,10 +242,7 @@ def _storm_decisions(
                 )
         else:
             storm_id, parent_id = open_storm
-            tx.execute(
-                "UPDATE storms SET last_at = ?, alert_count = alert_count + ? WHERE id = ?",
-                (now, len(batch), storm_id),
-            )
+            tx.extend_storm(storm_id, now, len(batch))
         for p in batch:
             decisions[p.idem_key] = int(parent_id)
     return decisions
@@ -362,17 +250,14 @@ def _storm_decisions(
 
 def _open_storm(
     tx: Tx, config: Config, storm_key: str, first: PlannedAction, nid: int, now: float, count: int
-) -> int:
-    storm_id = tx.insert_returning_id(
-        "INSERT INTO storms (storm_key, action, opened_at, last_at, alert_count) VALUES (?, ?, ?, ?, ?)",
-        (storm_key, first.action, now, now, count),
-    )
-    assert storm_id is not None
+) -> tuple[int, int]:
+    """Open a storm on `storm_key`: (storm id, id of its parent action)."""
+    storm_id = tx.insert_storm(storm_key, first.action, now, count)
     storm_cfg = config.action_types[first.action].storm
     assert storm_cfg is not None
     group = {k: first.labels.get(k, "") for k in storm_cfg.group_by}
     parent = PlannedAction(
-        idem_key=_hash("storm", str(storm_id), storm_key),
+        idem_key=keys.storm_action_key(storm_id, storm_key),
         receiver=first.receiver,
         fingerprint=f"storm-{storm_id}",
         starts_at=first.starts_at,
@@ -383,15 +268,15 @@ def _open_storm(
         params={**first.params, "storm_id": storm_id, "storm_group": group},
         labels=group,
         annotations={"summary": f"Storm: many {first.alertname} alerts at once"},
-        correlation_key=_hash("storm", str(storm_id))[:20],
+        correlation_key=keys.storm_correlation_key(storm_id),
         storm_key=None,
         status="pending",
         approval_required=False,
         dry_run=first.dry_run,
     )
-    parent_id = _insert_action(tx, parent, nid, now, "pending")
+    parent_id = tx.insert_action(parent, nid, now, "pending")
     assert parent_id is not None
-    tx.execute("UPDATE storms SET parent_action_id = ? WHERE id = ?", (parent_id, storm_id))
+    tx.set_storm_parent(storm_id, parent_id)
     tx.ledger(
         "storm_opened",
         {
@@ -405,4 +290,4 @@ def _open_storm(
         action_id=parent_id,
         notification_id=nid,
     )
-    return parent_id
+    return storm_id, parent_id

@@ -13,6 +13,7 @@ from receiver.config import TICKET_TYPES, Config
 from receiver.metrics import ReceiverMetrics
 from receiver.store import Store
 from receiver.worker import Adapter, OutboxWorker
+from receiver.writer import IntakeWriter
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Receiver:
     worker: OutboxWorker
     metrics: ReceiverMetrics
     store: Store
+    writer: IntakeWriter
 
 
 def build_adapters(config: Config, transport: httpx.BaseTransport | None = None) -> dict[str, Adapter]:
@@ -48,13 +50,15 @@ def build_receiver(
 ) -> Receiver:
     metrics = ReceiverMetrics(store)
     worker = OutboxWorker(config, store, build_adapters(config, transport), metrics, threads=worker_threads)
+    writer = IntakeWriter(config, store, metrics, on_commit=worker.wake)
     app = create_app(
         config,
         store,
         token,
         worker=worker,
+        writer=writer,
         metrics=metrics,
         max_body_bytes=max_body_bytes,
         run_worker=run_worker,
     )
-    return Receiver(app, worker, metrics, store)
+    return Receiver(app, worker, metrics, store, writer)

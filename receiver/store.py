@@ -1,9 +1,10 @@
 """The receiver's durable store: notifications, the action outbox, the append-only audit ledger.
 
 One interface, two engines: SQLite (a file in WAL mode with synchronous=FULL, the default) and PostgreSQL
-(by URL, through psycopg). Every method that writes runs in one transaction; `Store.transaction()`
-hands out a `Tx` whose primitives the intake and the worker compose. The ledger table has database
-triggers that refuse UPDATE and DELETE, so the audit trail cannot be rewritten, even by mistake.
+(by URL, through psycopg). Every SQL statement of the receiver is here, behind a named method: reads that
+stand alone are methods of `Store`; steps that must commit together are methods of the `Tx` that
+`Store.transaction()` hands out, which the intake, the worker and the API compose. The ledger table has
+database triggers that refuse UPDATE and DELETE, so the audit trail cannot be rewritten, even by mistake.
 """
 
 from __future__ import annotations
@@ -14,20 +15,13 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 SCHEMA_LOCK_KEY = 0x736D6D63  # "smmc": the advisory lock that serialises schema set-up (PostgreSQL)
 OPEN_STATUSES = ("pending", "retry", "dispatching")
 FINAL_STATUSES = ("succeeded", "failed", "dry_run", "suppressed", "rejected", "recorded")
-
-ACTION_COLUMNS = (
-    "id, idem_key, notification_id, receiver, fingerprint, starts_at, phase, alertname, rule, action, "
-    "params, labels, annotations, correlation_key, storm_key, status, approval_required, approved_by, "
-    "dry_run, attempts, next_attempt_at, lease_until, external_id, parent_id, last_error, created_at, "
-    "updated_at, finished_at"
-)
 _JSON_COLUMNS = ("params", "labels", "annotations")
 
 
@@ -67,17 +61,15 @@ def _schema(id_type: str, real: str) -> list[str]:
     ]
 
 
-@dataclass
-class ActionRow:
-    """One row of the outbox (the action's current state; its history is in the ledger)."""
+@dataclass(frozen=True)
+class PlannedAction:
+    """An action the intake decided on, before it is written to the outbox."""
 
-    id: int
     idem_key: str
-    notification_id: int | None
     receiver: str
     fingerprint: str
     starts_at: str
-    phase: str
+    phase: str  # fire | resolve | notify | storm
     alertname: str
     rule: str
     action: str
@@ -86,10 +78,18 @@ class ActionRow:
     annotations: dict[str, str]
     correlation_key: str
     storm_key: str | None
-    status: str
+    status: str  # pending | awaiting_approval | recorded
     approval_required: bool
-    approved_by: str | None
     dry_run: bool
+
+
+@dataclass(frozen=True)
+class ActionRow(PlannedAction):
+    """One row of the outbox (the action's current state; its history is in the ledger)."""
+
+    id: int
+    notification_id: int | None
+    approved_by: str | None
     attempts: int
     next_attempt_at: float
     lease_until: float | None
@@ -102,8 +102,7 @@ class ActionRow:
 
     @classmethod
     def from_db(cls, row: Sequence[Any]) -> ActionRow:
-        names = [c.strip() for c in ACTION_COLUMNS.split(",")]
-        values = dict(zip(names, row, strict=True))
+        values = dict(zip(ACTION_COLUMNS, row, strict=True))
         for col in _JSON_COLUMNS:
             values[col] = json.loads(values[col])
         values["approval_required"] = bool(values["approval_required"])
@@ -111,28 +110,33 @@ class ActionRow:
         return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {"id": self.id, **self.__dict__}
+
+
+ACTION_COLUMNS = tuple(f.name for f in fields(ActionRow))
+_SELECT_ACTION = f"SELECT {', '.join(ACTION_COLUMNS)} FROM actions"
 
 
 class Tx:
-    """Primitives inside one open transaction. Placeholders are written `?` for both engines."""
+    """The steps of one open transaction. Placeholders are written `?` for both engines."""
 
     def __init__(self, store: Store, conn: Any) -> None:
         self._store = store
         self._conn = conn
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+    # -- primitives (this module's own) ----------------------------------------------------------------
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._conn.execute(self._store.sql(sql), tuple(params))
 
-    def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.execute(sql, params).fetchone()
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._execute(sql, params).fetchone()
 
-    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return list(self.execute(sql, params).fetchall())
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(self._execute(sql, params).fetchall())
 
-    def insert_returning_id(self, sql: str, params: Sequence[Any]) -> int | None:
+    def _insert_returning_id(self, sql: str, params: Sequence[Any]) -> int | None:
         """Run an INSERT ... ON CONFLICT DO NOTHING RETURNING id; None when it conflicted."""
-        row = self.one(sql + " RETURNING id", params)
+        row = self._one(sql + " RETURNING id", params)
         return None if row is None else int(row[0])
 
     def savepoint(self) -> Any:
@@ -149,6 +153,12 @@ class Tx:
             raise
         self._conn.execute("RELEASE SAVEPOINT intake_item")
 
+    def lock_key(self, key: str) -> None:
+        """Serialise writers on one key (PostgreSQL with several receivers; SQLite is already serial)."""
+        if self._store.engine == "postgresql":
+            self._execute("SELECT pg_advisory_xact_lock(hashtext(?))", (key,))
+
+    # -- ledger and state ------------------------------------------------------------------------------
     def ledger(
         self,
         event: str,
@@ -157,29 +167,183 @@ class Tx:
         action_id: int | None = None,
         notification_id: int | None = None,
     ) -> None:
-        self.execute(
+        self._execute(
             "INSERT INTO ledger (ts, action_id, notification_id, event, detail) VALUES (?, ?, ?, ?, ?)",
             (now, action_id, notification_id, event, json.dumps(detail, sort_keys=True, default=str)),
         )
 
-    def action(self, action_id: int, lock: bool = False) -> ActionRow | None:
-        sql = f"SELECT {ACTION_COLUMNS} FROM actions WHERE id = ?"
-        if lock and self._store.engine == "postgresql":
-            sql += " FOR UPDATE"
-        row = self.one(sql, (action_id,))
-        return None if row is None else ActionRow.from_db(row)
-
     def set_state(self, key: str, value: float) -> None:
-        self.execute(
+        self._execute(
             "INSERT INTO state (key, value) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
 
-    def lock_key(self, key: str) -> None:
-        """Serialise writers on one key (PostgreSQL with several receivers; SQLite is already serial)."""
-        if self._store.engine == "postgresql":
-            self.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (key,))
+    # -- notifications ---------------------------------------------------------------------------------
+    def insert_notification(
+        self, content_key: str, receiver: str, group_key: str, status: str, alerts: int, now: float, body: str
+    ) -> int | None:
+        """The notification's id, or None when one with the same content is stored already."""
+        return self._insert_returning_id(
+            "INSERT INTO notifications (content_key, receiver, group_key, status, alert_count, received_at, "
+            "body) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (content_key) DO NOTHING",
+            (content_key, receiver, group_key, status, alerts, now, body),
+        )
+
+    # -- actions ---------------------------------------------------------------------------------------
+    def action(self, action_id: int, lock: bool = False) -> ActionRow | None:
+        sql = f"{_SELECT_ACTION} WHERE id = ?"
+        if lock and self._store.engine == "postgresql":
+            sql += " FOR UPDATE"
+        row = self._one(sql, (action_id,))
+        return None if row is None else ActionRow.from_db(row)
+
+    def action_by_key(self, idem_key: str) -> ActionRow | None:
+        row = self._one(f"{_SELECT_ACTION} WHERE idem_key = ?", (idem_key,))
+        return None if row is None else ActionRow.from_db(row)
+
+    def action_exists(self, idem_key: str) -> bool:
+        return self._one("SELECT id FROM actions WHERE idem_key = ?", (idem_key,)) is not None
+
+    def insert_action(
+        self,
+        planned: PlannedAction,
+        notification_id: int | None,
+        now: float,
+        status: str,
+        parent_id: int | None = None,
+    ) -> int | None:
+        """Write a planned action with `status`; None when an action with its key exists already."""
+        values: dict[str, Any] = {f.name: getattr(planned, f.name) for f in fields(PlannedAction)}
+        for col in _JSON_COLUMNS:
+            values[col] = json.dumps(values[col], sort_keys=True)
+        values.update(
+            status=status,
+            approval_required=int(planned.approval_required),
+            dry_run=int(planned.dry_run),
+            notification_id=notification_id,
+            attempts=0,
+            next_attempt_at=now,
+            parent_id=parent_id,
+            created_at=now,
+            updated_at=now,
+            finished_at=now if status in ("recorded", "suppressed") else None,
+        )
+        return self._insert_returning_id(
+            f"INSERT INTO actions ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)}) "
+            "ON CONFLICT (idem_key) DO NOTHING",
+            list(values.values()),
+        )
+
+    def suppress(self, action_id: int, now: float, parent_id: int | None = None) -> None:
+        """Close an action without dispatching it (a storm's parent, when given, stands for it)."""
+        self._execute(
+            "UPDATE actions SET status = 'suppressed', parent_id = COALESCE(?, parent_id), updated_at = ?, "
+            "finished_at = ? WHERE id = ?",
+            (parent_id, now, now, action_id),
+        )
+
+    def is_claimed(self, action: ActionRow) -> bool:
+        """The action is still in the dispatch (and the attempt) that `action` was claimed for."""
+        row = self._one("SELECT status, attempts FROM actions WHERE id = ?", (action.id,))
+        return row is not None and row[0] == "dispatching" and int(row[1]) == action.attempts
+
+    def defer(self, action_id: int, until: float, now: float) -> None:
+        """Put a claimed action back as if it had not been claimed (no attempt used), due at `until`."""
+        self._execute(
+            "UPDATE actions SET status = 'pending', attempts = attempts - 1, next_attempt_at = ?, "
+            "lease_until = NULL, updated_at = ? WHERE id = ?",
+            (until, now, action_id),
+        )
+
+    def finish(
+        self, action_id: int, status: str, external_id: str | None, error: str | None, now: float
+    ) -> None:
+        self._execute(
+            "UPDATE actions SET status = ?, external_id = COALESCE(?, external_id), lease_until = NULL, "
+            "last_error = ?, updated_at = ?, finished_at = ? WHERE id = ?",
+            (status, external_id, error, now, now, action_id),
+        )
+
+    def schedule_retry(self, action_id: int, due: float, error: str | None, now: float) -> None:
+        self._execute(
+            "UPDATE actions SET status = 'retry', next_attempt_at = ?, lease_until = NULL, "
+            "last_error = ?, updated_at = ? WHERE id = ?",
+            (due, error, now, action_id),
+        )
+
+    def decide(
+        self, action_id: int, status: str, approved_by: str | None, now: float, reset_attempts: bool
+    ) -> None:
+        """A human decision: the new status is due now; a rejection is final; a retry starts afresh."""
+        finished = now if status == "rejected" else None
+        self._execute(
+            "UPDATE actions SET status = ?, approved_by = ?, next_attempt_at = ?, updated_at = ?, "
+            "finished_at = ?, attempts = CASE WHEN ? THEN 0 ELSE attempts END WHERE id = ?",
+            (status, approved_by, now, now, finished, reset_attempts, action_id),
+        )
+
+    def last_success_since(self, action: ActionRow, since: float) -> int | None:
+        """The newest other firing action of the same kind and business key that succeeded since `since`."""
+        row = self._one(
+            "SELECT id, finished_at FROM actions WHERE action = ? AND correlation_key = ? "
+            "AND id <> ? AND status = 'succeeded' AND phase = 'fire' AND finished_at >= ? "
+            "ORDER BY finished_at DESC LIMIT 1",
+            (action.action, action.correlation_key, action.id, since),
+        )
+        return None if row is None else int(row[0])
+
+    def succeeded_since(self, action: str, since: float) -> int:
+        """How many firing or storm actions of this kind succeeded since `since` (the hourly budget)."""
+        (count,) = self._one(
+            "SELECT COUNT(*) FROM actions WHERE action = ? AND status = 'succeeded' "
+            "AND phase IN ('fire', 'storm') AND finished_at >= ?",
+            (action, since),
+        )
+        return int(count)
+
+    # -- storms ----------------------------------------------------------------------------------------
+    def open_storm(self, storm_key: str, since: float) -> tuple[int, int] | None:
+        """(storm id, parent action id) of the storm on this key still open at `since`."""
+        row = self._one(
+            "SELECT id, parent_action_id FROM storms WHERE storm_key = ? AND last_at >= ? "
+            "ORDER BY id DESC LIMIT 1",
+            (storm_key, since),
+        )
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def storm_fires_since(self, storm_key: str, since: float) -> int:
+        (count,) = self._one(
+            "SELECT COUNT(*) FROM actions WHERE storm_key = ? AND created_at >= ? AND phase = 'fire'",
+            (storm_key, since),
+        )
+        return int(count)
+
+    def storm_waiting(self, storm_key: str, since: float) -> list[int]:
+        """Firing actions on this storm key created since `since` and still waiting in the outbox."""
+        rows = self._all(
+            "SELECT id FROM actions WHERE storm_key = ? AND created_at >= ? AND phase = 'fire' "
+            "AND status IN ('pending', 'retry')",
+            (storm_key, since),
+        )
+        return [int(r[0]) for r in rows]
+
+    def insert_storm(self, storm_key: str, action: str, now: float, alerts: int) -> int:
+        storm_id = self._insert_returning_id(
+            "INSERT INTO storms (storm_key, action, opened_at, last_at, alert_count) VALUES (?, ?, ?, ?, ?)",
+            (storm_key, action, now, now, alerts),
+        )
+        assert storm_id is not None
+        return storm_id
+
+    def set_storm_parent(self, storm_id: int, parent_action_id: int) -> None:
+        self._execute("UPDATE storms SET parent_action_id = ? WHERE id = ?", (parent_action_id, storm_id))
+
+    def extend_storm(self, storm_id: int, now: float, alerts: int) -> None:
+        self._execute(
+            "UPDATE storms SET last_at = ?, alert_count = alert_count + ? WHERE id = ?",
+            (now, alerts, storm_id),
+        )
 
 
 class Store(ABC):
@@ -255,7 +419,7 @@ class Store(ABC):
     def init_schema(self) -> None:
         with self.transaction() as tx:
             for stmt in self._schema():
-                tx.execute(stmt)
+                tx._execute(stmt)
 
     def close(self) -> None:
         with self._lock:
@@ -268,7 +432,7 @@ class Store(ABC):
     # -- reads used by the API and the metrics --------------------------------------------------------
     def ping(self) -> None:
         with self.transaction() as tx:
-            tx.one("SELECT 1")
+            tx._one("SELECT 1")
 
     def list_actions(
         self,
@@ -283,12 +447,12 @@ class Store(ABC):
             if val:
                 where.append(f"{col} = ?")
                 params.append(val)
-        sql = f"SELECT {ACTION_COLUMNS} FROM actions"
+        sql = _SELECT_ACTION
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id LIMIT ? OFFSET ?"
         with self.transaction() as tx:
-            return [ActionRow.from_db(r) for r in tx.all(sql, [*params, limit, offset])]
+            return [ActionRow.from_db(r) for r in tx._all(sql, [*params, limit, offset])]
 
     def get_action(self, action_id: int) -> ActionRow | None:
         with self.transaction() as tx:
@@ -296,14 +460,14 @@ class Store(ABC):
 
     def ledger_for(self, action_id: int) -> list[dict[str, Any]]:
         with self.transaction() as tx:
-            rows = tx.all(
+            rows = tx._all(
                 "SELECT id, ts, event, detail FROM ledger WHERE action_id = ? ORDER BY id", (action_id,)
             )
         return [{"id": r[0], "ts": r[1], "event": r[2], "detail": json.loads(r[3])} for r in rows]
 
     def ledger_all(self, limit: int = 1000, after_id: int = 0) -> list[dict[str, Any]]:
         with self.transaction() as tx:
-            rows = tx.all(
+            rows = tx._all(
                 "SELECT id, ts, action_id, notification_id, event, detail FROM ledger WHERE id > ? "
                 "ORDER BY id LIMIT ?",
                 (after_id, limit),
@@ -323,13 +487,13 @@ class Store(ABC):
     def outbox_stats(self, now: float) -> dict[str, float]:
         placeholders = ", ".join("?" for _ in OPEN_STATUSES)
         with self.transaction() as tx:
-            depth, oldest = tx.one(
+            depth, oldest = tx._one(
                 f"SELECT COUNT(*), MIN(created_at) FROM actions WHERE status IN ({placeholders})",
                 OPEN_STATUSES,
             )
-            (awaiting,) = tx.one("SELECT COUNT(*) FROM actions WHERE status = 'awaiting_approval'")
-            last_ok = tx.one("SELECT value FROM state WHERE key = 'last_dispatch_success'")
-            watchdog = tx.one("SELECT value FROM state WHERE key = 'watchdog_last_seen'")
+            (awaiting,) = tx._one("SELECT COUNT(*) FROM actions WHERE status = 'awaiting_approval'")
+            last_ok = tx._one("SELECT value FROM state WHERE key = 'last_dispatch_success'")
+            watchdog = tx._one("SELECT value FROM state WHERE key = 'watchdog_last_seen'")
         return {
             "depth": float(depth),
             "oldest_age": 0.0 if oldest is None else max(0.0, now - float(oldest)),
@@ -338,18 +502,43 @@ class Store(ABC):
             "watchdog_last_seen": 0.0 if watchdog is None else float(watchdog[0]),
         }
 
+    def action_by_key(self, idem_key: str) -> ActionRow | None:
+        with self.transaction() as tx:
+            return tx.action_by_key(idem_key)
+
+    def storm_children(self, parent_action_id: int, limit: int = 500) -> tuple[list[dict[str, str]], int]:
+        """The labels of the first `limit` actions a storm swallowed, and how many alerts it counted."""
+        with self.transaction() as tx:
+            rows = tx._all(
+                "SELECT labels FROM actions WHERE parent_id = ? ORDER BY id LIMIT ?",
+                (parent_action_id, limit),
+            )
+            (count,) = tx._one(
+                "SELECT alert_count FROM storms WHERE parent_action_id = ?", (parent_action_id,)
+            )
+        return [json.loads(r[0]) for r in rows], count
+
+    def reclaim_abandoned(self, now: float) -> int:
+        """Every action left `dispatching` becomes due now (its lease is made expired); how many."""
+        with self.transaction() as tx:
+            rows = tx._all("SELECT id FROM actions WHERE status = 'dispatching'")
+            for (action_id,) in rows:
+                tx._execute("UPDATE actions SET lease_until = ? WHERE id = ?", (now - 1, action_id))
+                tx.ledger("reclaimed_after_restart", {}, now, action_id=action_id)
+        return len(rows)
+
     def claim_due(self, now: float, lease_seconds: float, limit: int) -> list[ActionRow]:
         """Take up to `limit` due actions (or ones whose lease expired: their worker died) for dispatch."""
         lock = self._claim_lock_clause()
         with self.transaction() as tx:
             # separate index range scans (an OR here made SQLite sort every due row on each claim)
-            rows = tx.all(
+            rows = tx._all(
                 f"SELECT id FROM actions WHERE status = 'dispatching' AND lease_until < ? LIMIT ?{lock}",
                 (now, limit),
             )
             for status in ("retry", "pending"):
                 if len(rows) < limit:
-                    rows += tx.all(
+                    rows += tx._all(
                         f"SELECT id FROM actions WHERE status = ? AND next_attempt_at <= ? "
                         f"ORDER BY next_attempt_at LIMIT ?{lock}",
                         (status, now, limit - len(rows)),
@@ -358,7 +547,7 @@ class Store(ABC):
             for (action_id,) in rows:
                 before = tx.action(action_id)
                 assert before is not None
-                tx.execute(
+                tx._execute(
                     "UPDATE actions SET status = 'dispatching', lease_until = ?, attempts = attempts + 1, "
                     "updated_at = ? WHERE id = ?",
                     (now + lease_seconds, now, action_id),
@@ -435,9 +624,9 @@ class PostgresStore(Store):
         # replicas that start together: CREATE ... IF NOT EXISTS races in PostgreSQL (a unique violation
         # on pg_type), so the schema is set up under a transaction-scoped advisory lock, one at a time
         with self.transaction() as tx:
-            tx.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK_KEY,))
+            tx._execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK_KEY,))
             for stmt in self._schema():
-                tx.execute(stmt)
+                tx._execute(stmt)
 
     def _schema(self) -> list[str]:
         return [

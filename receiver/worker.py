@@ -20,9 +20,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 from zlib import crc32
 
-from receiver.adapters import AdapterError, Outcome, request_preview
+from receiver import keys
+from receiver.adapters import AdapterError, Outcome
 from receiver.config import Config
-from receiver.intake import action_key
 from receiver.metrics import ReceiverMetrics
 from receiver.store import ActionRow, Store
 
@@ -32,6 +32,10 @@ KEY_LOCK_STRIPES = 64
 
 class Adapter(Protocol):
     def dispatch(self, action: ActionRow, context: dict[str, Any]) -> Outcome: ...
+
+    def preview(self, action: ActionRow) -> dict[str, Any]:
+        """What `dispatch` would send (recorded instead of sending when the action type is in dry-run)."""
+        ...
 
 
 class OutboxWorker:
@@ -87,13 +91,7 @@ class OutboxWorker:
         database file; with PostgreSQL and several replicas, only expired leases are reclaimed)."""
         if self.store.engine != "sqlite":
             return 0
-        now = self.clock()
-        with self.store.transaction() as tx:
-            rows = tx.all("SELECT id FROM actions WHERE status = 'dispatching'")
-            for (action_id,) in rows:
-                tx.execute("UPDATE actions SET lease_until = ? WHERE id = ?", (now - 1, action_id))
-                tx.ledger("reclaimed_after_restart", {}, now, action_id=action_id)
-        return len(rows)
+        return self.store.reclaim_abandoned(self.clock())
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -139,18 +137,18 @@ class OutboxWorker:
         context: dict[str, Any] = {}
         if action.phase == "storm":
             context = self._storm_context(action)
+        adapter = self.adapters.get(action.action)
+        if adapter is None:
+            self._finish(action, "failed", None, {"error": f"no adapter for {action.action}"}, now)
+            return
         if type_cfg.dry_run or action.dry_run:
-            self._finish(action, "dry_run", None, {"would_send": request_preview(action)}, now)
+            self._finish(action, "dry_run", None, {"would_send": adapter.preview(action)}, now)
             return
         if action.phase in ("fire", "storm"):
             gate = self._gate(action, now)
             if gate is not None:
                 self._finish(action, "suppressed", None, gate, now)
                 return
-        adapter = self.adapters.get(action.action)
-        if adapter is None:
-            self._finish(action, "failed", None, {"error": f"no adapter for {action.action}"}, now)
-            return
         started = time.perf_counter()
         try:
             outcome = adapter.dispatch(action, context)
@@ -178,26 +176,19 @@ class OutboxWorker:
 
     def _fire_still_open(self, action: ActionRow, now: float) -> tuple[float, dict[str, Any]] | None:
         """(when to look again, why) while the episode's firing action is still to be dispatched."""
-        fire_key = action_key(action.receiver, action.fingerprint, action.starts_at, "fire")
-        with self.store.transaction() as tx:
-            row = tx.one("SELECT id, status, next_attempt_at FROM actions WHERE idem_key = ?", (fire_key,))
-        if row is None or row[1] not in ("pending", "retry", "dispatching"):
+        fire = self.store.action_by_key(keys.fire_key(action))
+        if fire is None or fire.status not in ("pending", "retry", "dispatching"):
             return None
-        fire_id, status, next_attempt_at = row
         step = max(1.0, self.config.worker.poll_interval_seconds)
-        until = now + step if status == "dispatching" else max(float(next_attempt_at), now) + step
-        return until, {"reason": "fire_action_open", "fire_action_id": fire_id, "fire_status": status}
+        until = now + step if fire.status == "dispatching" else max(fire.next_attempt_at, now) + step
+        return until, {"reason": "fire_action_open", "fire_action_id": fire.id, "fire_status": fire.status}
 
     def _defer(self, action: ActionRow, until: float, detail: dict[str, Any], now: float) -> None:
         """Put the action back as if it had not been claimed (no attempt used), due at `until`."""
         with self.store.transaction() as tx:
-            if not self._still_ours(tx, action):
+            if not tx.is_claimed(action):
                 return
-            tx.execute(
-                "UPDATE actions SET status = 'pending', attempts = attempts - 1, next_attempt_at = ?, "
-                "lease_until = NULL, updated_at = ? WHERE id = ?",
-                (until, now, action.id),
-            )
+            tx.defer(action.id, until, now)
             tx.ledger("deferred", {**detail, "until": until}, now, action_id=action.id)
 
     # -- gates ---------------------------------------------------------------------------------------------
@@ -205,48 +196,30 @@ class OutboxWorker:
         cfg = self.config.action_types[action.action]
         with self.store.transaction() as tx:
             if cfg.cooldown_seconds > 0 and action.phase == "fire":
-                row = tx.one(
-                    "SELECT id, finished_at FROM actions WHERE action = ? AND correlation_key = ? "
-                    "AND id <> ? AND status = 'succeeded' AND phase = 'fire' AND finished_at >= ? "
-                    "ORDER BY finished_at DESC LIMIT 1",
-                    (action.action, action.correlation_key, action.id, now - cfg.cooldown_seconds),
-                )
-                if row is not None:
+                previous = tx.last_success_since(action, now - cfg.cooldown_seconds)
+                if previous is not None:
                     return {
                         "reason": "cooldown",
                         "cooldown_seconds": cfg.cooldown_seconds,
-                        "previous_action_id": row[0],
+                        "previous_action_id": previous,
                     }
             if cfg.max_per_hour is not None:
-                (count,) = tx.one(
-                    "SELECT COUNT(*) FROM actions WHERE action = ? AND status = 'succeeded' "
-                    "AND phase IN ('fire', 'storm') AND finished_at >= ?",
-                    (action.action, now - 3600),
-                )
+                count = tx.succeeded_since(action.action, now - 3600)
                 if count >= cfg.max_per_hour:
                     return {"reason": "hourly_budget", "max_per_hour": cfg.max_per_hour, "last_hour": count}
         return None
 
     def _storm_context(self, action: ActionRow) -> dict[str, Any]:
-        with self.store.transaction() as tx:
-            rows = tx.all(
-                "SELECT labels FROM actions WHERE parent_id = ? ORDER BY id LIMIT 500", (action.id,)
-            )
-            (count,) = tx.one("SELECT alert_count FROM storms WHERE parent_action_id = ?", (action.id,))
-        import json
-
-        return {"storm_children": [json.loads(r[0]) for r in rows], "storm_count": count}
+        children, count = self.store.storm_children(action.id, limit=500)
+        return {"storm_children": children, "storm_count": count}
 
     # -- outcomes ------------------------------------------------------------------------------------------
-    def _still_ours(self, tx: Any, action: ActionRow) -> bool:
-        row = tx.one("SELECT status, attempts FROM actions WHERE id = ?", (action.id,))
-        return row is not None and row[0] == "dispatching" and int(row[1]) == action.attempts
 
     def _finish(
         self, action: ActionRow, status: str, external_id: str | None, detail: dict[str, Any], now: float
     ) -> None:
         with self.store.transaction() as tx:
-            if not self._still_ours(tx, action):
+            if not tx.is_claimed(action):
                 tx.ledger(
                     "stale_result_discarded",
                     {"status": status, "external_id": external_id, **detail},
@@ -254,11 +227,7 @@ class OutboxWorker:
                     action_id=action.id,
                 )
                 return
-            tx.execute(
-                "UPDATE actions SET status = ?, external_id = COALESCE(?, external_id), lease_until = NULL, "
-                "last_error = ?, updated_at = ?, finished_at = ? WHERE id = ?",
-                (status, external_id, detail.get("error"), now, now, action.id),
-            )
+            tx.finish(action.id, status, external_id, detail.get("error"), now)
             tx.ledger(
                 status,
                 {"external_id": external_id, "attempt": action.attempts, **detail},
@@ -276,13 +245,9 @@ class OutboxWorker:
         backoff *= random.uniform(0.8, 1.2)  # jitter: many actions failing together do not retry together
         delay = max(backoff, outcome.retry_after or 0.0)
         with self.store.transaction() as tx:
-            if not self._still_ours(tx, action):
+            if not tx.is_claimed(action):
                 return
-            tx.execute(
-                "UPDATE actions SET status = 'retry', next_attempt_at = ?, lease_until = NULL, "
-                "last_error = ?, updated_at = ? WHERE id = ?",
-                (now + delay, outcome.detail.get("error"), now, action.id),
-            )
+            tx.schedule_retry(action.id, now + delay, outcome.detail.get("error"), now)
             tx.ledger(
                 "retry_scheduled",
                 {

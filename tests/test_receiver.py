@@ -7,7 +7,8 @@ import json
 import pytest
 
 from receiver.config import ConfigError, Matcher, load_config, render
-from receiver.intake import correlation_key, normalise_time, plan_alert
+from receiver.intake import normalise_time, plan_alert
+from receiver.keys import correlation_key
 from receiver.payload import PayloadError, parse_notification
 from tests.receiver_stack import ACTIONS_YML, alert, notification
 
@@ -195,7 +196,12 @@ def test_content_key_ignores_the_sender_but_not_the_alert_state():
 
 def test_times_and_correlation_keys_are_normalised(config):
     assert normalise_time("2026-05-04T10:00:00Z") == normalise_time("2026-05-04T06:00:00.000000000-04:00")
-    k1 = correlation_key(config, {"alertname": "A", "concentrator": "C1", "severity": "warning"})
-    k2 = correlation_key(config, {"alertname": "A", "concentrator": "C1", "severity": "critical"})
-    k3 = correlation_key(config, {"alertname": "A", "concentrator": "C2"})
+    labels = config.correlation_labels
+    k1 = correlation_key(
+        config.correlation_labels, {"alertname": "A", "concentrator": "C1", "severity": "warning"}
+    )
+    k2 = correlation_key(
+        config.correlation_labels, {"alertname": "A", "concentrator": "C1", "severity": "critical"}
+    )
+    k3 = correlation_key(labels, {"alertname": "A", "concentrator": "C2"})
     assert k1 == k2 != k3

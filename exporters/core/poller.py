@@ -9,7 +9,6 @@ visible in its timestamps and nothing resolves because the API blinked.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random
 import threading
@@ -19,7 +18,11 @@ from dataclasses import dataclass
 
 import httpx
 
+from smmc.retry_after import retry_after_seconds
+
 log = logging.getLogger(__name__)
+
+__all__ = ["AuthError", "FetchError", "Poller", "RetryPolicy", "request_with_retry", "retry_after_seconds"]
 
 
 class FetchError(Exception):
@@ -42,20 +45,6 @@ class RetryPolicy:
     initial_backoff: float = 0.5
     max_backoff: float = 30.0
     max_retry_after: float = 120.0
-
-
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """Retry-After as delta-seconds or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def request_with_retry(
