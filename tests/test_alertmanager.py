@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from smmc.repo import REPO_ROOT
 from smmc.rules import checks, inhibition, routing, tools
-from smmc.rules.model import REPO_ROOT, load
+from smmc.rules.model import load
 
 ROOT = REPO_ROOT
 CONFIG = ROOT / "alertmanager/alertmanager.yml"

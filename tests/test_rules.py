@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from smmc.repo import REPO_ROOT
 from smmc.rules import checks, cli, gotemplate, lint, render
-from smmc.rules.model import REPO_ROOT, RulesError, arithmetic, expand, load
+from smmc.rules.model import RulesError, arithmetic, expand, load
 
 ROOT = REPO_ROOT
 
@@ -212,7 +213,7 @@ def test_check_command_fails_on_a_stale_threshold_change(tmp_path, capsys):
     rc = cli.main(["--root", str(root), "check", "--skip", "promtool-test", "--skip", "inhibition"])
     out = capsys.readouterr().out
     assert rc == 1
-    assert "FAIL  stale" in out and "rules/power.rules.yml is stale" in out
+    assert "FAIL  stale" in out and "rules/power.rules.yml: stale" in out
     # after `generate` the same change passes, and the rule carries the new threshold
     assert cli.main(["--root", str(root), "generate"]) == 0
     rc = cli.main(["--root", str(root), "check", "--skip", "promtool-test", "--skip", "inhibition"])

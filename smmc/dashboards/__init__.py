@@ -16,6 +16,9 @@ from typing import Any
 
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
+from smmc.artifacts import Artifacts
+from smmc.repo import REPO_ROOT
+
 # One module per dashboard, in the order of the Control Room menu.
 DASHBOARD_MODULES = (
     "meters",
@@ -27,8 +30,8 @@ DASHBOARD_MODULES = (
     "health",
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS_DIR = REPO_ROOT / "grafana" / "dashboards"
+GENERATE = "smmc dashboards generate"
 
 # What Grafana puts in for its built-in variables when we run a query outside Grafana.
 BUILTIN_VARIABLES = {
@@ -76,38 +79,19 @@ def build_all() -> dict[str, dict[str, Any]]:
     return {name: json.loads(text) for name, text in _built()}
 
 
-def generate(out_dir: Path = DASHBOARDS_DIR) -> list[Path]:
-    """Write every dashboard and remove stale generated files. Returns the paths written."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rendered = render()
-    written = []
-    for name, text in rendered.items():
-        path = out_dir / name
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
-        written.append(path)
-    for path in out_dir.glob("*.json"):
-        if path.name not in rendered:
-            path.unlink()
-    return written
+def artifacts(out_dir: Path = DASHBOARDS_DIR) -> Artifacts:
+    """The dashboards as generated files: every *.json in `out_dir` is the generator's."""
+    return Artifacts(out_dir, render(), GENERATE, owns=("*.json",))
+
+
+def generate(out_dir: Path = DASHBOARDS_DIR) -> list[str]:
+    """Write the dashboards that changed and remove left-over JSON; one line per file touched."""
+    return artifacts(out_dir).write()
 
 
 def stale(out_dir: Path = DASHBOARDS_DIR) -> list[str]:
     """Problems that make the committed JSON differ from what the generator writes (empty = fresh)."""
-    rendered = render()
-    problems = []
-    for name, text in rendered.items():
-        path = out_dir / name
-        if not path.exists():
-            problems.append(f"{path}: missing")
-        elif path.read_text(encoding="utf-8") != text:
-            problems.append(f"{path}: differs from the generator's output")
-    problems.extend(
-        f"{path}: not produced by the generator"
-        for path in sorted(out_dir.glob("*.json"))
-        if path.name not in rendered
-    )
-    return problems
+    return artifacts(out_dir).stale()
 
 
 def iter_panels(dashboard: dict[str, Any]):

@@ -40,8 +40,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.command == "generate":
-        for path in dashboards.generate(args.out):
-            print(f"wrote {path}")
+        changed = dashboards.generate(args.out)
+        for line in changed:
+            print(line)
+        print(f"{len(dashboards.render())} dashboards in {args.out}; {len(changed)} file(s) changed")
         return 0
     if args.command == "queries":
         for uid, title, expr in dashboards.panel_queries(include_optional=args.include_optional):
@@ -49,7 +51,7 @@ def main(argv: list[str]) -> int:
         return 0
     problems = dashboards.stale(args.dir)
     if problems:
-        problems.append("run `smmc dashboards generate` and commit grafana/dashboards/")
+        problems.append(f"run `{dashboards.GENERATE}` and commit grafana/dashboards/")
     if not args.no_lint:
         from smmc.dashboards.lint import lint
 

@@ -14,8 +14,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
-from smmc.dashboards import REPO_ROOT, iter_panels, match_all_values, substitute
+from smmc.dashboards import iter_panels, match_all_values, substitute
 from smmc.dashboards.panels import DATASOURCE_UID, FOLDER_TAG, UIDS
+from smmc.repo import REPO_ROOT
 
 METRICS_DOC = REPO_ROOT / "docs" / "metrics.md"
 RULES_DIR = REPO_ROOT / "rules"

@@ -19,6 +19,7 @@ import yaml
 
 from smmc.k8s import manifests, render, sources, validate
 from smmc.k8s.alertmanager import ConversionError
+from smmc.repo import REPO_ROOT
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,19 +72,7 @@ def generate_files(root: Path, settings: manifests.Settings) -> dict[str, str]:
 
 def stale_files(out_dir: Path, files: dict[str, str]) -> list[str]:
     """Paths (relative to out_dir) that differ from, are missing from, or are extra to `files`."""
-    problems = []
-    for rel, text in sorted(files.items()):
-        path = out_dir / rel
-        if not path.exists():
-            problems.append(f"{rel}: missing")
-        elif path.read_text(encoding="utf-8") != text:
-            problems.append(f"{rel}: stale")
-    if out_dir.exists():
-        for path in sorted(out_dir.rglob("*.yaml")):
-            rel = path.relative_to(out_dir).as_posix()
-            if rel not in files:
-                problems.append(f"{rel}: not generated (remove it)")
-    return problems
+    return render.artifacts(out_dir, files).stale()
 
 
 def validate_paths(paths: list[Path], base: Path | None = None) -> list[validate.Problem]:
@@ -102,20 +91,10 @@ def validate_paths(paths: list[Path], base: Path | None = None) -> list[validate
 
 
 def _write(out_dir: Path, files: dict[str, str], out: TextIO) -> int:
-    changed = 0
-    for rel, text in sorted(files.items()):
-        path = out_dir / rel
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            print(f"wrote {path}", file=out)
-            changed += 1
-    for path in sorted(out_dir.rglob("*.yaml")):
-        if path.relative_to(out_dir).as_posix() not in files:
-            path.unlink()
-            print(f"removed {path}", file=out)
-            changed += 1
-    print(f"{len(files)} files, {changed} changed", file=out)
+    changed = render.artifacts(out_dir, files).write()
+    for line in changed:
+        print(line, file=out)
+    print(f"{len(files)} files in {out_dir}, {len(changed)} changed", file=out)
     return 0
 
 
@@ -124,7 +103,7 @@ def main(argv: list[str]) -> int:
         prog="smmc k8s", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--root", type=Path, default=sources.REPO_ROOT, help="repository root (default: this checkout)"
+        "--root", type=Path, default=REPO_ROOT, help="repository root (default: this checkout)"
     )
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="write the manifests")

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from smmc.repo import REPO_ROOT
 
 
 class SourceError(ValueError):

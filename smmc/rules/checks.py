@@ -13,20 +13,9 @@ from smmc.rules.model import RuleSet, load
 
 def stale_files(rs: RuleSet, root: Path) -> list[str]:
     """Generated files whose committed content differs from what thresholds.yml gives now."""
-    problems = []
-    for rel, content in render.generated(rs, root).items():
-        path = root / rel
-        if not path.exists():
-            problems.append(f"{rel} is missing: run `smmc rules generate`")
-        elif path.read_text(encoding="utf-8") != content:
-            problems.append(f"{rel} is stale: run `smmc rules generate` and commit the result")
-    expected = set(render.test_files(rs))
-    for path in sorted(glob.glob(str(root / "rules/tests/*.test.yml"))):
-        rel = str(Path(path).relative_to(root))
-        if rel not in expected and render.HEADER.splitlines()[0][:30] in Path(path).read_text(
-            encoding="utf-8"
-        ):
-            problems.append(f"{rel} was generated for rules that no longer exist: delete it")
+    problems = render.artifacts(rs, root).stale()
+    if problems:
+        problems.append(f"run `{render.GENERATE}` and commit the result")
     return problems
 
 

@@ -6,22 +6,17 @@ import argparse
 import sys
 from pathlib import Path
 
+from smmc.repo import REPO_ROOT
 from smmc.rules import checks, render
-from smmc.rules.model import REPO_ROOT, RulesError, load
+from smmc.rules.model import RulesError, load
 
 
 def _generate(root: Path) -> int:
     rs = load(root)
-    changed = 0
-    for rel, content in render.generated(rs, root).items():
-        path = root / rel
-        old = path.read_text(encoding="utf-8") if path.exists() else None
-        if old != content:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(content, encoding="utf-8")
-            print(f"wrote {rel}")
-            changed += 1
-    print(f"{len(rs.alerts)} alerts, {len(rs.recording)} recording rules; {changed} file(s) changed")
+    changed = render.artifacts(rs, root).write()
+    for line in changed:
+        print(line)
+    print(f"{len(rs.alerts)} alerts, {len(rs.recording)} recording rules; {len(changed)} file(s) changed")
     return 0
 
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from smmc.repo import REPO_ROOT
+
 THRESHOLDS = Path("rules/thresholds.yml")
 CASES = Path("rules/tests/cases.yml")
 
