@@ -15,9 +15,9 @@ import time
 from datetime import UTC, datetime
 
 from exporters.core.exposition import Exposition
-from exporters.opengate.client import NorthClient
 from exporters.opengate.config import load_datastreams
 from exporters.opengate.exporter import OpenGateExporter
+from exporters.opengate.read import NorthClient
 from simulator import opengate_fleet as fleets
 from simulator.fake_opengate import create_app
 from simulator.serving import ServerThread

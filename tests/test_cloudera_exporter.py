@@ -19,7 +19,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporters.cloudera.exporter import ClouderaExporter, ReportFetcher
+from exporters.cloudera.exporter import ClouderaExporter
+from exporters.cloudera.read import ReportFetcher
 from exporters.cloudera.schedule import load_schedule, parse_schedule
 from exporters.core.poller import FetchError, RetryPolicy
 from exporters.core.server import ExporterServer

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from exporters.cloudera.report import ReportError, normalise_status, parse_report
+from exporters.cloudera.read import ReportError, normalise_status, parse_report
 from exporters.cloudera.schedule import normalise_criticality
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cloudera"

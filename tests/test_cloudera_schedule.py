@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from exporters.cloudera.jobs import JobTracker
-from exporters.cloudera.report import ReportRow
+from exporters.cloudera.fold import JobTracker
+from exporters.cloudera.read import ReportRow
 from exporters.cloudera.schedule import ScheduleError, load_schedule, parse_schedule
 
 SANTIAGO = ZoneInfo("America/Santiago")

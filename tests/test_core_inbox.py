@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ class CountingSource:
         self.rows_total = 0
         self.state: dict[str, list[str]] = {}
         self.replays: list[str] = []
+        self.files_rejected: dict[str, int] = {}
+        self.rejected_kinds: list[str | None] = []
 
     def classify(self, path: Path) -> str | None:
         return path.name.split("_")[0] if path.name.split("_")[0] in {"SWE", "HPE"} else None
@@ -40,6 +43,10 @@ class CountingSource:
 
     def restore_counter_state(self, state: dict[str, Any]) -> None:
         self.rows_total = state["rows_total"]
+
+    def on_files_rejected(self, counts: Mapping[str, int], kind: str | None) -> None:
+        self.files_rejected = dict(counts)
+        self.rejected_kinds.append(kind)
 
 
 def drop(inbox: Path, name: str, text: str, age: float = 10) -> Path:
@@ -99,6 +106,8 @@ def test_broken_files_are_rejected_with_reason(dirs) -> None:
     assert "reason: wrong_header" in reason and "expected 'header'" in reason
     assert (inbox_dir / "rejected" / "whatever.bin").exists()
     assert inbox.files_rejected == {"SWE": 1, "unknown": 1}
+    assert source.files_rejected == {"SWE": 1, "unknown": 1}  # told through the InboxSource protocol
+    assert source.rejected_kinds == ["SWE", "unknown"]
 
 
 def test_unexpected_exception_rejects_file_and_inbox_lives_on(dirs) -> None:
@@ -135,4 +144,5 @@ def test_restart_restores_counters_and_replays_newest_state(dirs) -> None:
     assert second.rows_total == 4  # not counted again
     assert second.state == {"SWE": ["b", "c"], "HPE": ["h"]}  # the newest file of each kind
     assert restarted.files_rejected == {"SWE": 1}
+    assert second.files_rejected == {"SWE": 1} and second.rejected_kinds == [None]
     assert restarted.scan() == []

@@ -16,9 +16,9 @@ import pytest
 from exporters.core.exposition import Exposition
 from exporters.core.poller import Poller, RetryPolicy
 from exporters.core.server import ExporterServer
-from exporters.opengate.client import NorthClient
 from exporters.opengate.config import ConfigError, load_datastreams
 from exporters.opengate.exporter import OpenGateExporter
+from exporters.opengate.read import NorthClient
 from simulator import opengate_fleet as fleets
 from tests.opengate_helpers import API_KEY, ORG, by_modem, fake_server, samples
 

@@ -10,9 +10,9 @@ import pytest
 from opengate_data import OpenGateClient
 
 from exporters.core.exposition import Exposition
-from exporters.opengate.client import NorthClient
 from exporters.opengate.config import load_datastreams
 from exporters.opengate.exporter import OpenGateExporter
+from exporters.opengate.read import NorthClient
 from simulator import opengate_fleet as fleets
 from tests.opengate_helpers import API_KEY, ORG, by_modem, fake_server, samples
 

@@ -14,7 +14,8 @@ import sys
 import threading
 from pathlib import Path
 
-from exporters.cloudera.exporter import ClouderaExporter, ReportFetcher
+from exporters.cloudera.exporter import ClouderaExporter
+from exporters.cloudera.read import ReportFetcher
 from exporters.cloudera.schedule import ScheduleError, load_schedule
 from exporters.core import durations
 from exporters.core.poller import Poller

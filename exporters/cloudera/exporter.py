@@ -1,4 +1,4 @@
-"""The Cloudera exporter: fetch the report (file or URL), fold it, evaluate the schedule, publish.
+"""The Cloudera exporter's wiring: read the report (file or URL), fold it, evaluate the schedule, publish.
 
 One `poll()` per interval (run by `exporters.core.poller.Poller`): fetch the report, parse it when its
 content changed, then evaluate every job's status at the current instant and publish the whole
@@ -16,106 +16,23 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
-
-from exporters.cloudera.jobs import STATUSES, JobTracker, count_by_status
-from exporters.cloudera.report import REPORT_FAILURE_REASONS, ROW_REJECT_REASONS, ReportError, parse_report
+from exporters.cloudera import metrics
+from exporters.cloudera.fold import JobTracker
+from exporters.cloudera.read import (
+    FETCH_FAILURE_REASONS,
+    REPORT_FAILURE_REASONS,
+    ROW_REJECT_REASONS,
+    Fetched,
+    ReportError,
+    ReportFetcher,
+    parse_report,
+)
 from exporters.cloudera.schedule import Schedule
-from exporters.core.exposition import Exposition, MetricFamily, counter, gauge
-from exporters.core.poller import FetchError, RetryPolicy, request_with_retry
+from exporters.core.exposition import Exposition
+from exporters.core.poller import FetchError
 
 log = logging.getLogger(__name__)
-
-FETCH_FAILURE_REASONS = ("missing_file", "unreadable_file")
-
-
-@dataclass(frozen=True)
-class Fetched:
-    content: bytes
-    name: str
-    content_type: str = ""
-
-
-class ReportFetcher:
-    """Reads the report from a path or an http(s) URL. `fetch()` returns None when it has not changed
-    (HTTP 304, or a file still being written) and raises `FetchError` when it cannot be had."""
-
-    def __init__(
-        self,
-        location: str,
-        *,
-        timeout: float = 30.0,
-        token: str | None = None,
-        settle_seconds: float = 2.0,
-        retry: RetryPolicy | None = None,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.location = location
-        self.is_url = location.startswith(("http://", "https://"))
-        self.settle_seconds = settle_seconds
-        self._clock = clock
-        self._sleep = sleep
-        self._retry = retry or RetryPolicy()
-        self._validators: dict[str, str] = {}
-        self._client: httpx.Client | None = None
-        if self.is_url:
-            headers = {"Accept": "text/csv, text/tab-separated-values, application/json;q=0.9, */*;q=0.5"}
-            if token:
-                headers["Authorization"] = f"Bearer {token}"
-            self._client = httpx.Client(timeout=timeout, headers=headers, follow_redirects=True)
-
-    def fetch(self) -> Fetched | None:
-        return self._fetch_url() if self.is_url else self._fetch_file()
-
-    def _fetch_file(self) -> Fetched | None:
-        path = Path(self.location)
-        try:
-            stat = path.stat()
-            if self.settle_seconds > 0 and self._clock() - stat.st_mtime < self.settle_seconds:
-                return None  # being replaced right now; read it next cycle
-            content = path.read_bytes()
-        except FileNotFoundError as exc:
-            raise FetchError("missing_file", f"report file {path} does not exist") from exc
-        except OSError as exc:
-            raise FetchError("unreadable_file", f"cannot read report file {path}: {exc}") from exc
-        return Fetched(content=content, name=path.name)
-
-    def _fetch_url(self) -> Fetched | None:
-        assert self._client is not None
-        headers = {}
-        if "etag" in self._validators:
-            headers["If-None-Match"] = self._validators["etag"]
-        if "last-modified" in self._validators:
-            headers["If-Modified-Since"] = self._validators["last-modified"]
-        response = request_with_retry(
-            self._client, "GET", self.location, policy=self._retry, sleep=self._sleep, headers=headers
-        )
-        if response.status_code == 304:
-            return None
-        if response.status_code >= 300:
-            raise FetchError(
-                f"http_{response.status_code}", f"GET {self.location}: HTTP {response.status_code}"
-            )
-        self._validators = {
-            k: response.headers[k] for k in ("etag", "last-modified") if response.headers.get(k)
-        }
-        return Fetched(
-            content=response.content,
-            name=httpx.URL(self.location).path.rsplit("/", 1)[-1],
-            content_type=response.headers.get("content-type", ""),
-        )
-
-    def forget_validators(self) -> None:
-        """After a broken report, fetch the whole body again next time (the server may fix it in place)."""
-        self._validators = {}
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
 
 
 class ClouderaExporter:
@@ -215,87 +132,6 @@ class ClouderaExporter:
         )
 
     # -- exposition -----------------------------------------------------------------------------------
-    def families(self, now: float) -> list[MetricFamily]:
-        statuses = self.tracker.evaluate(now)
-        last_run = gauge(
-            "cloudera_job_last_run_timestamp_seconds",
-            "Start time of the job's newest run seen in any report (any outcome).",
-            ("job", "criticality"),
-        )
-        last_success = gauge(
-            "cloudera_job_last_success_timestamp_seconds",
-            "Start time of the job's newest successful run seen in any report.",
-            ("job", "criticality"),
-        )
-        deadline = gauge(
-            "cloudera_job_deadline_timestamp_seconds",
-            "Deadline of the job's current cycle (from the schedule, local time America/Santiago).",
-            ("job",),
-        )
-        status = gauge(
-            "cloudera_job_status",
-            "1 for the job's current status (ok, failed, late, unknown), 0 for the others.",
-            ("job", "criticality", "status"),
-        )
-        for item in statuses:
-            if item.last_run is not None:
-                last_run.add((item.job, item.criticality), item.last_run)
-            if item.last_success is not None:
-                last_success.add((item.job, item.criticality), item.last_success)
-            if item.deadline is not None:
-                deadline.add((item.job,), item.deadline)
-            for value in STATUSES:
-                status.add((item.job, item.criticality, value), 1 if item.status == value else 0)
-        jobs = gauge("cloudera_jobs", "Jobs by current status and criticality.", ("status", "criticality"))
-        for (value, criticality), n in count_by_status(statuses).items():
-            jobs.add((value, criticality), n)
-        unscheduled = gauge(
-            "cloudera_jobs_unscheduled", "Jobs in the report that the schedule does not list."
-        )
-        unscheduled.add((), sum(1 for item in statuses if not item.scheduled))
-        scheduled = gauge("cloudera_schedule_jobs", "Jobs listed in the schedule.")
-        scheduled.add((), len(self.schedule.jobs))
-
-        up = gauge("cloudera_report_up", "1 when the last attempt to read the report gave a usable report.")
-        up.add((), 1 if self.up else 0)
-        last_ok = gauge(
-            "cloudera_report_last_success_timestamp_seconds",
-            "When the report was last read successfully (changed or not).",
-        )
-        if self.last_success is not None:
-            last_ok.add((), self.last_success)
-        changed = gauge(
-            "cloudera_report_last_change_timestamp_seconds", "When a new good report was last taken."
-        )
-        if self.last_change is not None:
-            changed.add((), self.last_change)
-        rows = gauge("cloudera_report_rows", "Rows accepted from the current report.")
-        rows.add((), self.report_rows)
-        rejected = counter(
-            "cloudera_report_rows_rejected_total", "Report rows rejected, by reason.", ("reason",)
-        )
-        rejected.add_many(((reason,), n) for reason, n in sorted(self.rows_rejected.items()))
-        failures = counter(
-            "cloudera_report_failures_total",
-            "Reports that could not be fetched or used at all, by reason (the last good one keeps serving).",
-            ("reason",),
-        )
-        failures.add_many(((reason,), n) for reason, n in sorted(self.failures.items()))
-        return [
-            last_run,
-            last_success,
-            deadline,
-            status,
-            jobs,
-            unscheduled,
-            scheduled,
-            up,
-            last_ok,
-            changed,
-            rows,
-            rejected,
-            failures,
-        ]
-
     def publish(self, now: float) -> None:
-        self.exposition.publish("cloudera", self.families(now))
+        statuses = self.tracker.evaluate(now)
+        self.exposition.publish("cloudera", metrics.families(statuses, len(self.schedule.jobs), self))

@@ -66,6 +66,10 @@ class InboxSource(Protocol):
 
     def restore_counter_state(self, state: dict[str, Any]) -> None: ...
 
+    def on_files_rejected(self, counts: Mapping[str, int], kind: str | None) -> None:
+        """The files set aside so far, by kind: after `kind` was set aside, or (kind None) as restored
+        from the ledger at start-up."""
+
 
 @dataclass
 class FileRecord:
@@ -219,6 +223,7 @@ class Inbox:
         counters = self.ledger.counters()
         if counters is not None:
             self.source.restore_counter_state(counters)
+        self.source.on_files_rejected(self.files_rejected, None)
         replayed = []
         for kind, stored in sorted(self.ledger.newest_ingested().items()):
             path = Path(stored)
@@ -354,6 +359,7 @@ class Inbox:
         record = FileRecord(name=path.name, kind=kind, status="rejected", reason=exc.reason, message=str(exc))
         self.ledger.record(sha or "-", record, str(target))
         self.files_rejected[kind] += 1
+        self.source.on_files_rejected(self.files_rejected, kind)
         log.warning("rejected %s (%s): %s: %s", path.name, kind, exc.reason, exc)
         return record
 

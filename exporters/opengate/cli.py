@@ -17,9 +17,9 @@ from pathlib import Path
 from exporters.core.exposition import Exposition
 from exporters.core.poller import Poller, RetryPolicy
 from exporters.core.server import ExporterServer, parse_listen
-from exporters.opengate.client import MAX_PAGE_SIZE, NorthClient
 from exporters.opengate.config import ConfigError, load_datastreams, parse_duration
 from exporters.opengate.exporter import OpenGateExporter
+from exporters.opengate.read import MAX_PAGE_SIZE, NorthClient
 
 DEFAULT_PORT = 9811
 log = logging.getLogger("smmc.exporter.opengate")

@@ -18,10 +18,10 @@ import httpx
 
 from exporters.core.exposition import Exposition
 from exporters.core.poller import FetchError
-from exporters.opengate.client import NorthClient
 from exporters.opengate.config import Datastreams
 from exporters.opengate.fold import FleetState, fold
 from exporters.opengate.metrics import Health, data_families, health_families
+from exporters.opengate.read import NorthClient
 
 DATA_PART = "opengate_1_fleet"
 HEALTH_PART = "opengate_0_health"

@@ -11,13 +11,12 @@ import sys
 import threading
 from pathlib import Path
 
-from exporters.core.exposition import Exposition
-from exporters.core.inbox import Inbox
 from exporters.core.server import ExporterServer, parse_listen
-from smmc.catalogs import CatalogError, load_catalogs
+from smmc.catalogs import CatalogError
 
+from .exporter import Exporter
+from .fold import DEFAULT_PER_METER_SERIES_LIMIT
 from .shard import Shard
-from .source import DEFAULT_PER_METER_SERIES_LIMIT, SmmePlusSource
 
 log = logging.getLogger("smmc.exporter.smmeplus")
 
@@ -87,65 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"), help="[LOG_LEVEL]")
     return p
-
-
-class Exporter:
-    """The wiring: catalogs, source, inbox and HTTP server. Used by `main` and by tests."""
-
-    def __init__(
-        self,
-        inbox: Path,
-        state_dir: Path | None = None,
-        inventory: Path | None = None,
-        per_meter_series_limit: int = DEFAULT_PER_METER_SERIES_LIMIT,
-        settle_seconds: float = 2.0,
-        shard: Shard | None = None,
-        shared_inbox: bool | None = None,
-    ) -> None:
-        self.shard = shard or Shard()
-        self.exposition = Exposition()
-        self.source = SmmePlusSource(
-            load_catalogs(),
-            self.exposition,
-            inventory,
-            per_meter_series_limit=per_meter_series_limit,
-            shard=self.shard,
-        )
-        if state_dir is None:
-            name = (
-                ".smmc-state"
-                if self.shard.whole
-                else f".smmc-state-shard-{self.shard.index}-of-{self.shard.count}"
-            )
-            state_dir = Path(inbox) / name
-        self.inbox = Inbox(
-            Path(inbox),
-            Path(state_dir),
-            self.source,
-            settle_seconds,
-            shared=(not self.shard.whole) if shared_inbox is None else shared_inbox,
-        )
-        self.source.files_rejected = self.inbox.files_rejected
-        self.ready = threading.Event()
-
-    def restore(self) -> list[str]:
-        """Inventory, then counters and the newest file of each kind, then the first publish."""
-        self.source.refresh_inventory(force=True)
-        replayed = self.inbox.restore()
-        self.source.publish_all()
-        self.ready.set()
-        return replayed
-
-    def scan(self) -> list:
-        self.source.refresh_inventory()
-        records = self.inbox.scan()
-        for record in records:
-            if record.status == "rejected":
-                self.source.file_rejected(record.kind)
-        return records
-
-    def run(self, stop: threading.Event, interval: float) -> None:
-        self.inbox.run(stop, interval, scan=self.scan)
 
 
 def main(argv: list[str]) -> int:

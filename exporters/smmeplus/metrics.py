@@ -20,7 +20,7 @@ from .inventory import Inventory
 from .shard import Shard
 
 if TYPE_CHECKING:
-    from .source import Counters
+    from .fold import Counters
 
 
 def catalog_families(cat: Catalogs) -> list[MetricFamily]:

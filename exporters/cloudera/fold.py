@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from exporters.cloudera.report import ReportRow
+from exporters.cloudera.read import ReportRow
 from exporters.cloudera.schedule import CRITICALITIES, JobSpec, Schedule
 
 STATUSES = ("ok", "failed", "late", "unknown")

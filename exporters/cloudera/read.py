@@ -1,4 +1,5 @@
-"""Parsing the Cloudera job status report (CSV/TSV or JSON) into validated rows.
+"""Reading the Cloudera job status report: fetching it (a file or a URL) and parsing it (CSV/TSV or JSON)
+into validated rows.
 
 The report has one row per job: proceso, hora_ejecucion, estado_final, criticidad. The seed's e-mail
 form splits it in two titled tables ("Procesos con Éxito!" / "Procesos con Fallos!"), each with its
@@ -16,14 +17,18 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 
 from exporters.cloudera.schedule import fold_text, normalise_criticality
+from exporters.core.poller import FetchError, RetryPolicy, request_with_retry
 from exporters.core.tabular import (
     TableError,
     normalise_header,
@@ -313,3 +318,92 @@ def _validate(frame: pd.DataFrame, tz: str) -> ParsedReport:
         )
     ]
     return ParsedReport(rows=rows, rejected=rejected, examples=examples)
+
+
+FETCH_FAILURE_REASONS = ("missing_file", "unreadable_file")
+
+
+@dataclass(frozen=True)
+class Fetched:
+    content: bytes
+    name: str
+    content_type: str = ""
+
+
+class ReportFetcher:
+    """Reads the report from a path or an http(s) URL. `fetch()` returns None when it has not changed
+    (HTTP 304, or a file still being written) and raises `FetchError` when it cannot be had."""
+
+    def __init__(
+        self,
+        location: str,
+        *,
+        timeout: float = 30.0,
+        token: str | None = None,
+        settle_seconds: float = 2.0,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.location = location
+        self.is_url = location.startswith(("http://", "https://"))
+        self.settle_seconds = settle_seconds
+        self._clock = clock
+        self._sleep = sleep
+        self._retry = retry or RetryPolicy()
+        self._validators: dict[str, str] = {}
+        self._client: httpx.Client | None = None
+        if self.is_url:
+            headers = {"Accept": "text/csv, text/tab-separated-values, application/json;q=0.9, */*;q=0.5"}
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+            self._client = httpx.Client(timeout=timeout, headers=headers, follow_redirects=True)
+
+    def fetch(self) -> Fetched | None:
+        return self._fetch_url() if self.is_url else self._fetch_file()
+
+    def _fetch_file(self) -> Fetched | None:
+        path = Path(self.location)
+        try:
+            stat = path.stat()
+            if self.settle_seconds > 0 and self._clock() - stat.st_mtime < self.settle_seconds:
+                return None  # being replaced right now; read it next cycle
+            content = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise FetchError("missing_file", f"report file {path} does not exist") from exc
+        except OSError as exc:
+            raise FetchError("unreadable_file", f"cannot read report file {path}: {exc}") from exc
+        return Fetched(content=content, name=path.name)
+
+    def _fetch_url(self) -> Fetched | None:
+        assert self._client is not None
+        headers = {}
+        if "etag" in self._validators:
+            headers["If-None-Match"] = self._validators["etag"]
+        if "last-modified" in self._validators:
+            headers["If-Modified-Since"] = self._validators["last-modified"]
+        response = request_with_retry(
+            self._client, "GET", self.location, policy=self._retry, sleep=self._sleep, headers=headers
+        )
+        if response.status_code == 304:
+            return None
+        if response.status_code >= 300:
+            raise FetchError(
+                f"http_{response.status_code}", f"GET {self.location}: HTTP {response.status_code}"
+            )
+        self._validators = {
+            k: response.headers[k] for k in ("etag", "last-modified") if response.headers.get(k)
+        }
+        return Fetched(
+            content=response.content,
+            name=httpx.URL(self.location).path.rsplit("/", 1)[-1],
+            content_type=response.headers.get("content-type", ""),
+        )
+
+    def forget_validators(self) -> None:
+        """After a broken report, fetch the whole body again next time (the server may fix it in place)."""
+        self._validators = {}
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()

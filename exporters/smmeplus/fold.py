@@ -21,7 +21,8 @@ from exporters.core.exposition import Exposition
 from exporters.core.inbox import FileRejected, IngestOutcome
 from smmc.catalogs import Catalogs
 
-from . import kinds, metrics, readers
+from . import kinds, metrics
+from . import read as readers
 from .inventory import Inventory, InventoryError, load_inventory
 from .shard import Shard
 
@@ -149,9 +150,11 @@ class SmmePlusSource:
                 if kind in self.up:
                     self.up[kind] = 1
 
-    def file_rejected(self, kind: str) -> None:
-        """The inbox set aside a file of `kind`: that kind's newest input is unusable."""
+    def on_files_rejected(self, counts: Mapping[str, int], kind: str | None) -> None:
+        """The inbox set aside a file of `kind` (that kind's newest input is unusable), or restored its
+        `counts` of files set aside at start-up (`kind` None)."""
         with self._lock:
+            self.files_rejected = dict(counts)
             if kind in self.up:
                 self.up[kind] = 0
             self.publish_health()
