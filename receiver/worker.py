@@ -17,6 +17,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 from zlib import crc32
 
@@ -38,30 +39,22 @@ class Adapter(Protocol):
         ...
 
 
+@dataclass(eq=False)
 class OutboxWorker:
-    def __init__(
-        self,
-        config: Config,
-        store: Store,
-        adapters: dict[str, Adapter],
-        metrics: ReceiverMetrics,
-        clock: Callable[[], float] = time.time,
-        batch: int = 1,
-        threads: int = 2,
-        reclaim_on_start: bool = True,
-    ) -> None:
-        self.config = config
-        self.store = store
-        self.adapters = adapters
-        self.metrics = metrics
-        self.clock = clock
-        self.batch = batch
-        self.threads = threads
+    config: Config
+    store: Store
+    adapters: dict[str, Adapter]
+    metrics: ReceiverMetrics
+    clock: Callable[[], float] = time.time
+    batch: int = 1
+    threads: int = 2
+    reclaim_on_start: bool = True
+
+    def __post_init__(self) -> None:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._key_locks = [threading.Lock() for _ in range(KEY_LOCK_STRIPES)]
-        self.reclaim_on_start = reclaim_on_start
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> None:

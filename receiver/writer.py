@@ -29,22 +29,16 @@ class _Item:
     arrived: float
 
 
+@dataclass(eq=False)
 class IntakeWriter:
-    def __init__(
-        self,
-        config: Config,
-        store: Store,
-        metrics: ReceiverMetrics,
-        on_commit: Callable[[], None] = lambda: None,
-        max_batch: int = 128,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.config = config
-        self.store = store
-        self.metrics = metrics
-        self.on_commit = on_commit
-        self.max_batch = max_batch
-        self.clock = clock
+    config: Config
+    store: Store
+    metrics: ReceiverMetrics
+    on_commit: Callable[[], None] = lambda: None
+    max_batch: int = 128
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from exporters.cloudera.fold import STATUSES, JobStatus, count_by_status
-from exporters.core.exposition import MetricFamily, counter, gauge
+from exporters.core.exposition import MetricFamily, counter, gauge, single
 
 
 class ReportHealth(Protocol):
@@ -58,19 +58,22 @@ def families(statuses: Sequence[JobStatus], scheduled_jobs: int, report: ReportH
     scheduled = gauge("cloudera_schedule_jobs", "Jobs listed in the schedule.")
     scheduled.add((), scheduled_jobs)
 
-    up = gauge("cloudera_report_up", "1 when the last attempt to read the report gave a usable report.")
-    up.add((), 1 if report.up else 0)
-    last_ok = gauge(
-        "cloudera_report_last_success_timestamp_seconds",
-        "When the report was last read successfully (changed or not).",
+    up = single(
+        gauge("cloudera_report_up", "1 when the last attempt to read the report gave a usable report."),
+        1 if report.up else 0,
     )
-    if report.last_success is not None:
-        last_ok.add((), report.last_success)
-    changed = gauge("cloudera_report_last_change_timestamp_seconds", "When a new good report was last taken.")
-    if report.last_change is not None:
-        changed.add((), report.last_change)
-    rows = gauge("cloudera_report_rows", "Rows accepted from the current report.")
-    rows.add((), report.report_rows)
+    last_ok = single(
+        gauge(
+            "cloudera_report_last_success_timestamp_seconds",
+            "When the report was last read successfully (changed or not).",
+        ),
+        report.last_success,
+    )
+    changed = single(
+        gauge("cloudera_report_last_change_timestamp_seconds", "When a new good report was last taken."),
+        report.last_change,
+    )
+    rows = single(gauge("cloudera_report_rows", "Rows accepted from the current report."), report.report_rows)
     rejected = counter("cloudera_report_rows_rejected_total", "Report rows rejected, by reason.", ("reason",))
     rejected.add_many(((reason,), n) for reason, n in sorted(report.rows_rejected.items()))
     failures = counter(

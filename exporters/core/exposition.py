@@ -133,3 +133,10 @@ class Exposition:
 
     def parts(self) -> list[str]:
         return sorted(self._parts)
+
+
+def single(family: MetricFamily, value: float | None) -> MetricFamily:
+    """`family` with its one unlabelled sample, or with none while `value` is unknown (never a made-up 0)."""
+    if value is not None:
+        family.add((), value)
+    return family

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from exporters.core.exposition import MetricFamily, counter, gauge
+from exporters.core.exposition import MetricFamily, counter, gauge, single
 from exporters.opengate.fold import FleetState
 
 SIM_STATES = (
@@ -146,32 +146,36 @@ class Health:
 
 
 def health_families(health: Health) -> list[MetricFamily]:
-    up = gauge("opengate_up", "1 when the last poll of the OpenGate North API succeeded, else 0.")
-    up.add((), health.up)
-    last = gauge(
-        "opengate_last_success_timestamp_seconds",
-        "When the last successful poll finished; the fleet metrics are from that poll.",
-    )
-    if health.last_success is not None:
-        last.add((), health.last_success)
-    duration = gauge("opengate_poll_duration_seconds", "Wall time of the last poll cycle, good or bad.")
-    if health.poll_duration is not None:
-        duration.add((), health.poll_duration)
-    polls = counter("opengate_polls_total", "Poll cycles started.")
-    polls.add((), health.polls)
     requests = counter(
         "opengate_requests_total",
         "HTTP responses from the North API by endpoint and status code.",
         ("endpoint", "code"),
     )
-    for (endpoint, code), count in sorted(health.requests.items()):
-        requests.add((endpoint, code), count)
+    requests.add_many(sorted(health.requests.items()))
     failures = counter(
         "opengate_poll_failures_total",
         "Failed poll cycles by reason (timeout, transport, http_401, http_403, http_429, http_500, "
         "malformed_json, ...).",
         ("reason",),
     )
-    for reason, count in sorted(health.failures.items()):
-        failures.add((reason,), count)
-    return [up, last, duration, polls, requests, failures]
+    failures.add_many(((reason,), count) for reason, count in sorted(health.failures.items()))
+    return [
+        single(
+            gauge("opengate_up", "1 when the last poll of the OpenGate North API succeeded, else 0."),
+            health.up,
+        ),
+        single(
+            gauge(
+                "opengate_last_success_timestamp_seconds",
+                "When the last successful poll finished; the fleet metrics are from that poll.",
+            ),
+            health.last_success,
+        ),
+        single(
+            gauge("opengate_poll_duration_seconds", "Wall time of the last poll cycle, good or bad."),
+            health.poll_duration,
+        ),
+        single(counter("opengate_polls_total", "Poll cycles started."), health.polls),
+        requests,
+        failures,
+    ]

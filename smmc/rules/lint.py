@@ -51,23 +51,10 @@ def documented_metrics(metrics_md: Path) -> set[str]:
 def metric_names(expr: str) -> set[str]:
     """Every metric name a PromQL expression selects (parsed, not grepped)."""
     names: set[str] = set()
-
-    def visit(node: object) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
-            if node.name:
-                names.add(node.name)
-            for m in node.matchers.matchers:
-                if m.name == "__name__":
-                    names.add(m.value)
-            return
-        for attr in ("expr", "lhs", "rhs", "vector_selector", "param"):
-            child = getattr(node, attr, None)
-            if child is not None and not isinstance(child, str | int | float):
-                visit(child)
-        for child in getattr(node, "args", None) or []:
-            visit(child)
-
-    visit(promql_parser.parse(expr))
+    for selector in _selectors(expr):
+        if selector.name:
+            names.add(selector.name)
+        names.update(m.value for m in selector.matchers.matchers if m.name == "__name__")
     return names
 
 
@@ -171,19 +158,10 @@ _WORDS = re.compile(r"^\w+(?:\|\w+)*$")
 def _selectors(expr: str) -> list[promql_parser.VectorSelector]:
     """Every vector selector of a PromQL expression (those inside range selectors included)."""
     found: list[promql_parser.VectorSelector] = []
-
-    def visit(node: object) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
-            found.append(node)
-            return
-        for attr in ("expr", "lhs", "rhs", "vector_selector", "param"):
-            child = getattr(node, attr, None)
-            if child is not None and not isinstance(child, str | int | float):
-                visit(child)
-        for child in getattr(node, "args", None) or []:
-            visit(child)
-
-    visit(promql_parser.parse(expr))
+    promql_parser.walk(
+        promql_parser.parse(expr),
+        lambda node: found.append(node) if isinstance(node, promql_parser.VectorSelector) else None,
+    )
     return found
 
 
