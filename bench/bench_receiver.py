@@ -150,26 +150,32 @@ async def load(url: str, bodies: list[bytes], concurrency: int, max_seconds: flo
     }
 
 
+def receiver_args(config: Path, db_url: str, port: int, *options: str) -> list[str]:
+    """`smmc receiver` on 127.0.0.1:`port` with `options`, logging warnings only."""
+    return [
+        *("receiver", "--config", str(config), "--db", db_url, "--listen", f"127.0.0.1:{port}"),
+        *options,
+        *("--log-level", "warning"),
+    ]
+
+
+def arguments(description: str | None, count: int) -> argparse.ArgumentParser:
+    """The options every receiver benchmark takes."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--count", type=int, default=count)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--max-seconds", type=float, default=60)
+    parser.add_argument("--worker-threads", type=int, default=4, help="the receiver's dispatch threads")
+    return parser
+
+
 def intake(
     db_url: str, config: Path, env: dict[str, str], bodies: list[bytes], concurrency: int, max_seconds: float
 ) -> dict[str, float]:
     port = free_port()
-    proc = start(
-        [
-            "receiver",
-            "--config",
-            str(config),
-            "--db",
-            db_url,
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--no-worker",
-            "--log-level",
-            "warning",
-        ],
-        env,
-        f"http://127.0.0.1:{port}/healthz",
-    )
+    proc = start(receiver_args(config, db_url, port, "--no-worker"), env, f"http://127.0.0.1:{port}/healthz")
     try:
         url = f"http://127.0.0.1:{port}"
         asyncio.run(load(url, bodies[:50], 4, 30))  # warm-up (its actions stay in the outbox too)
@@ -191,23 +197,7 @@ def drain(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
-    proc = start(
-        [
-            "receiver",
-            "--config",
-            str(config),
-            "--db",
-            db_url,
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--worker-threads",
-            str(threads),
-            "--log-level",
-            "warning",
-        ],
-        env,
-        url + "/healthz",
-    )
+    proc = start(receiver_args(config, db_url, port, "--worker-threads", str(threads)), env, url + "/healthz")
     try:
         initial = depth(url)
         while depth(url) > 0 and time.perf_counter() - started < max_seconds:
@@ -269,14 +259,7 @@ def print_intake_table(title: str, rows: list[tuple[str, dict[str, float]]]) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--count", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--max-seconds", type=float, default=60)
-    parser.add_argument("--worker-threads", type=int, default=4, help="the receiver's dispatch threads")
-    args = parser.parse_args(argv)
+    args = arguments(__doc__, count=3000).parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="smmc-bench-") as tmp:
         tmpdir = Path(tmp)
         with fake_smmeplus_setup(tmpdir, args.count + 50) as (env, config, bodies):

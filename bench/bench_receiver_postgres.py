@@ -11,7 +11,6 @@ processes and the fake SMMePlus are those of bench/bench_receiver.py.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -22,12 +21,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench"), str(REPO / "tests")]
 
 from bench_receiver import (  # noqa: E402
+    arguments,
     depth,
     drain,
     fake_smmeplus_setup,
     free_port,
     intake,
     print_intake_table,
+    receiver_args,
     start,
     stop,
 )
@@ -45,11 +46,7 @@ def drain_replicas(
         for port in ports:
             procs.append(
                 start(
-                    [
-                        *("receiver", "--config", str(config), "--db", db_url),
-                        *("--listen", f"127.0.0.1:{port}", "--worker-threads", str(threads)),
-                        *("--log-level", "warning"),
-                    ],
+                    receiver_args(config, db_url, port, "--worker-threads", str(threads)),
                     env,
                     f"http://127.0.0.1:{port}/healthz",
                 )
@@ -67,14 +64,7 @@ def drain_replicas(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--count", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--max-seconds", type=float, default=60)
-    parser.add_argument("--worker-threads", type=int, default=4)
-    args = parser.parse_args(argv)
+    args = arguments(__doc__, count=2000).parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="smmc-bench-pg-") as tmp, postgres_server() as pg:
         tmpdir = Path(tmp)
         with fake_smmeplus_setup(tmpdir, args.count + 50) as (env, config, bodies):

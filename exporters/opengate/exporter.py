@@ -65,29 +65,20 @@ class OpenGateExporter:
         self.publish_health()
 
     # --- queries -------------------------------------------------------------------------------------
-    def devices_query(self) -> dict[str, Any]:
-        d = self.ds.devices
+    def _entities_query(self, ids: dict[str, str], keys: list[str]) -> dict[str, Any]:
+        """The organisation's entities of one resource type, with the datastreams `keys` name."""
+        organization = {"eq": {ids["organization"]: self.organization}}
         return {
-            "filter": {
-                "and": [
-                    {"eq": {d["organization"]: self.organization}},
-                    {"eq": {"resourceType": d["resource_type"]}},
-                ]
-            },
-            "select": _select(d, [k for k in d if k not in ("resource_type", "organization")]),
+            "filter": {"and": [organization, {"eq": {"resourceType": ids["resource_type"]}}]},
+            "select": _select(ids, keys),
         }
 
+    def devices_query(self) -> dict[str, Any]:
+        d = self.ds.devices
+        return self._entities_query(d, [k for k in d if k not in ("resource_type", "organization")])
+
     def sims_query(self) -> dict[str, Any]:
-        s = self.ds.sims
-        return {
-            "filter": {
-                "and": [
-                    {"eq": {s["organization"]: self.organization}},
-                    {"eq": {"resourceType": s["resource_type"]}},
-                ]
-            },
-            "select": _select(s, ["identifier", "admin_state"]),
-        }
+        return self._entities_query(self.ds.sims, ["identifier", "admin_state"])
 
     def alarms_query(self, now: float) -> dict[str, Any]:
         since = _iso(now - self.ds.closed_alarms_within)
