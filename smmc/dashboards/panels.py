@@ -96,15 +96,15 @@ def _with_common(
     title: str,
     description: str,
     queries: Sequence[Query],
-    *,
     unit: str,
     steps: Thresholds,
     links: Iterable[dashboard_builder.DashboardLink],
     width: int,
     height: int,
-    instant: bool,
-    table: bool,
+    instant: bool = False,
+    table: bool = False,
 ):
+    """What every panel has: title, description, unit, thresholds, size, targets and data links."""
     panel = (
         panel.title(title)
         .description(description)
@@ -138,19 +138,7 @@ def timeseries(
     time_from: str | None = None,
 ):
     panel = timeseries_builder.Panel()
-    panel = _with_common(
-        panel,
-        title,
-        description,
-        queries,
-        unit=unit,
-        steps=steps,
-        links=links,
-        width=width,
-        height=height,
-        instant=False,
-        table=False,
-    )
+    panel = _with_common(panel, title, description, queries, unit, steps, links, width, height)
     panel = (
         panel.min(0)
         .fill_opacity(20 if stacked else 10)
@@ -196,19 +184,7 @@ def stat(
     mappings: Sequence[dashboard_model.ValueMapping] = (),
 ):
     panel = stat_builder.Panel()
-    panel = _with_common(
-        panel,
-        title,
-        description,
-        queries,
-        unit=unit,
-        steps=steps,
-        links=links,
-        width=width,
-        height=height,
-        instant=False,
-        table=False,
-    )
+    panel = _with_common(panel, title, description, queries, unit, steps, links, width, height)
     panel = (
         panel.reduce_options(_reduce_last())
         .color_mode(common_model.BigValueColorMode.VALUE)
@@ -238,19 +214,7 @@ def bargauge(
 ):
     """A horizontal bar per series: for top-N and distributions (instant queries)."""
     panel = bargauge_builder.Panel()
-    panel = _with_common(
-        panel,
-        title,
-        description,
-        queries,
-        unit=unit,
-        steps=steps,
-        links=links,
-        width=width,
-        height=height,
-        instant=True,
-        table=False,
-    )
+    panel = _with_common(panel, title, description, queries, unit, steps, links, width, height, instant=True)
     panel = (
         panel.reduce_options(_reduce_last())
         .orientation(common_model.VizOrientation.HORIZONTAL)
@@ -275,19 +239,7 @@ def piechart(
     height: int = 8,
 ):
     panel = piechart_builder.Panel()
-    panel = _with_common(
-        panel,
-        title,
-        description,
-        queries,
-        unit=unit,
-        steps=steps,
-        links=links,
-        width=width,
-        height=height,
-        instant=True,
-        table=False,
-    )
+    panel = _with_common(panel, title, description, queries, unit, steps, links, width, height, instant=True)
     return (
         panel.reduce_options(_reduce_last())
         .pie_type(piechart_model.PieChartType.DONUT)
