@@ -381,17 +381,7 @@ def geomap(
         }
     panel = geomap_builder.Panel()
     panel = _with_common(
-        panel,
-        title,
-        description,
-        [query],
-        unit=unit,
-        steps=steps,
-        links=links,
-        width=width,
-        height=height,
-        instant=True,
-        table=True,
+        panel, title, description, [query], unit, steps, links, width, height, instant=True, table=True
     )
     return (
         panel.with_transformation(
