@@ -173,3 +173,22 @@ def _key_of(
         return key(entry)
     except KeyError as exc:
         raise CatalogError(f"missing key field {exc.args[0]!r}", file=file, entry=where) from None
+
+
+def merge_section(
+    entries: list[Any],
+    override_data: dict[str, Any],
+    name: str,
+    key: Callable[[dict[str, Any]], Hashable],
+    base_file: Path,
+    override_file: Path,
+) -> list[dict[str, Any]]:
+    """`merge_list` of the list section `name` of an override file (none: the base entries, annotated)."""
+    return merge_list(
+        entries,
+        override_data.get(name, []),
+        key,
+        base_file=base_file,
+        override_file=override_file,
+        section_name=name,
+    )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._yaml import SOURCE, Field, check_entry, check_sections, merge_list, read_yaml, section
+from ._yaml import SOURCE, Field, check_entry, check_sections, merge_section, read_yaml, section
 from .errors import CatalogError, InvalidValue
 
 FILE_NAME = "cim_event_types.yaml"
@@ -104,14 +104,7 @@ def load(base: Path, override: Path | None) -> CimCatalog:
                 extra = section(odata, t, dict, file=override)
                 raw_tables[t] = ({**raw_tables[t][0], **extra}, override)
         if "known_codes" in odata:
-            known_raw = merge_list(
-                known_raw,
-                odata["known_codes"],
-                lambda e: e["code"],
-                base_file=base,
-                override_file=override,
-                section_name="known_codes",
-            )
+            known_raw = merge_section(known_raw, odata, "known_codes", lambda e: e["code"], base, override)
     tables: dict[str, dict[int, str]] = {}
     for t, (mapping, file) in raw_tables.items():
         table: dict[int, str] = {}

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ._yaml import SOURCE, Field, check_entry, check_sections, merge_list, read_yaml, section
+from ._yaml import SOURCE, Field, check_entry, check_sections, merge_section, read_yaml, section
 from .errors import CatalogError, InvalidValue
 
 FILE_NAME = "concentrator_status_word.yaml"
@@ -132,14 +132,7 @@ def load(base: Path, override: Path | None) -> CswCatalog:
         if "layout" in odata:  # a layout is replaced as a whole: a partial one could not be checked
             layout_raw, layout_file = section(odata, "layout", dict, file=override), override
         if "flags" in odata:
-            entries = merge_list(
-                entries,
-                odata["flags"],
-                lambda e: e["letter"],
-                base_file=base,
-                override_file=override,
-                section_name="flags",
-            )
+            entries = merge_section(entries, odata, "flags", lambda e: e["letter"], base, override)
     layout = check_entry(layout_raw, _LAYOUT_FIELDS, file=layout_file, where="layout")
     bits = _check_layout_bits(layout["bits"], layout_file)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ._yaml import SOURCE, Field, check_entry, check_sections, merge_list, read_yaml, section
+from ._yaml import SOURCE, Field, check_entry, check_sections, merge_section, read_yaml, section
 from .errors import CatalogError, InvalidValue
 
 FILE_NAME = "meter_status_words.yaml"
@@ -133,14 +133,7 @@ def load(base: Path, override: Path | None) -> MeterWords:
     if override is not None:
         odata = read_yaml(override)
         check_sections(odata, ("flags",), file=override)
-        entries = merge_list(
-            entries,
-            odata.get("flags", []),
-            lambda e: (e["word"], e["bit"]),
-            base_file=base,
-            override_file=override,
-            section_name="flags",
-        )
+        entries = merge_section(entries, odata, "flags", lambda e: (e["word"], e["bit"]), base, override)
     flags: list[MeterFlag] = []
     seen_acronyms: dict[str, str] = {}
     seen_bits: set[tuple[str, int]] = set()

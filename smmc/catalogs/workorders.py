@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._yaml import SOURCE, Field, check_entry, check_sections, merge_list, read_yaml, section
+from ._yaml import SOURCE, Field, check_entry, check_sections, merge_section, read_yaml, section
 from .errors import CatalogError
 
 FILE_NAME = "workorder_errors.yaml"
@@ -128,14 +128,7 @@ def load(base: Path, override: Path | None) -> WoErrorCatalog:
     if override is not None:
         odata = read_yaml(override)
         check_sections(odata, ("errors",), file=override)
-        entries = merge_list(
-            entries,
-            odata.get("errors", []),
-            lambda e: e["id"],
-            base_file=base,
-            override_file=override,
-            section_name="errors",
-        )
+        entries = merge_section(entries, odata, "errors", lambda e: e["id"], base, override)
     rules: list[WoErrorRule] = []
     files: dict[str, Path] = {}
     for i, raw in enumerate(entries):
