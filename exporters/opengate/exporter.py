@@ -112,10 +112,10 @@ class OpenGateExporter:
             state = fold(devices, sims, alarms, self.ds)
             self.exposition.publish(DATA_PART, data_families(state, self.ds.billable_states))
         except Exception:
-            for future in futures:
-                future.cancel()
-            # the searches already running end (each bounded by its timeout and retries) before the cycle
-            # does: the failed cycle's health then counts all its responses, and none overlaps the next cycle
+            # Every search of the cycle ends (each bounded by its timeout and retries) before the cycle does:
+            # the failed cycle's health counts all its responses, whichever search failed first and however
+            # busy the pool was (cancelling the ones not yet started made that count depend on scheduling),
+            # and none overlaps the next cycle.
             wait(futures)
             with self._lock:
                 self.health.poll_duration = time.monotonic() - started
