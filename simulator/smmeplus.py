@@ -98,9 +98,10 @@ SWE_FLAG_MIX = {"PUP": 0.6, "CAPE": 0.2, "AFC": 0.2}
 # Share of meters whose flag is still active at the end of an ordinary day (the newest row of the meter
 # and flag says isactive=TRUE); the other rows are events that came and went.
 SWE_ACTIVE_METER_RATES = {"PUP": 2e-4, "CAPE": 1e-4, "AFC": 5e-4}
-# Supply interruptions that take a whole concentrator (its LV transformer) down: SAIFI of about 1.6
-# interruptions per customer a year (Chile's regulator, SEC, for Santiago's distributors) -> per day.
-OUTAGE_RATE = 1.6 / 365
+# Supply interruptions that take a whole concentrator (its LV transformer) down: about 2 a customer a
+# year (SEC's SAIDI for the Metropolitana region, 7.69 h in Jan-Nov 2019, over a restoration of about 4 h),
+# a day's share.
+OUTAGE_RATE = 2.0 / 365
 # High-priority work orders (HPE) per meter and day (on-demand reads, reconnections) and the share that
 # fails; the seed's HPE sample (17 rows, 13 of them errors) gives the mix of error texts, not the rate.
 HPE_ROWS_PER_METER = 0.02

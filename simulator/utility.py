@@ -67,6 +67,13 @@ CONTROL_FILE = "scenarios"
 # meters in a day; over the Enel-sized fleet of 500,000 meters that is 0.48 events per meter.
 SWE_ROWS_PER_METER = 0.48
 METERS_PER_CONCENTRATOR = 50.0
+# The utility's OpenGate fleet is an attended one. The seed's OpenGate screens show a backlog, 443 device
+# alarms on 3,046 routers (431 open, opened over days and left open), and 5 % of routers failing the IP
+# ping is the `smmc simulate opengate` default; an ordinary day of a watched fleet has the day's problems:
+# about 1 router in 100 with a new device alarm (at least one, so the alarm views have data) and 1 in 100
+# failing its IP presence check (docs/simulator.md).
+OPENGATE_ALARMS_PER_ROUTER = 0.01
+OPENGATE_NOK_SHARE = 0.01
 HEALTHY_PRESENCE = ("IP", "OK")
 # The device fields a scenario changes, and how the fake OpenGate's control API names them.
 MODEM_FIELDS = {"present": "unified_presence", "ip_presence": "ip_presence", "admin_state": "admin_state"}
@@ -145,6 +152,8 @@ class Utility:
                 )
             ],
             seed=seed,
+            alarms=max(1, round(OPENGATE_ALARMS_PER_ROUTER * len(self.fleet.concentrators))),
+            nok_share=OPENGATE_NOK_SHARE,
         )
         self._schedule_source = Path(schedule_path)
         self.schedule: Schedule = load_schedule(self._schedule_source)

@@ -111,6 +111,7 @@ class Stack:
     alertmanager: Alertmanager | None = None
     dropped_jobs: list[str] = field(default_factory=list)
     days: list[Any] = field(default_factory=list)
+    time_scale: float = TIME_SCALE
 
     # -- the sources ----------------------------------------------------------------------------------
 
@@ -160,7 +161,10 @@ def start_stack(
     seed: int = SEED,
     first_day: Iterable[str] = (),
     start_date: dt.date = START_DATE,
+    meters_per_concentrator: float = METERS_PER_CONCENTRATOR,
+    time_scale: float = TIME_SCALE,
 ) -> Stack:
+    """`time_scale` 1 runs the repository's rules and cooldowns as they are (real `for:` durations)."""
     """Start everything; the caller closes the stack (its processes) whatever happens."""
     from simulator.utility import Utility
 
@@ -181,10 +185,10 @@ def start_stack(
         meters,
         seed,
         start_date=start_date,
-        meters_per_concentrator=METERS_PER_CONCENTRATOR,
+        meters_per_concentrator=meters_per_concentrator,
         opengate_fake=services["fake-opengate"].url,
     )
-    stack = Stack(workdir, group, utility, token, services)
+    stack = Stack(workdir, group, utility, token, services, time_scale=time_scale)
     try:
         _start(stack, token_file, key_file, opengate_key, list(first_day))
     except BaseException:
@@ -270,7 +274,7 @@ def _start(stack: Stack, token_file: Path, key_file: Path, opengate_key: str, fi
         [
             "receiver",
             "--config",
-            str(write_actions_config(stack.workdir / "receiver" / "actions.yml")),
+            str(write_actions_config(stack.workdir / "receiver" / "actions.yml", stack.time_scale)),
             "--db",
             f"sqlite:///{stack.workdir / 'receiver.sqlite'}",
             "--listen",
@@ -297,7 +301,7 @@ def _start(stack: Stack, token_file: Path, key_file: Path, opengate_key: str, fi
     for name, path in health.items():
         wait_http_ok(f"{s[name].url}{path}", 90, stack.group)
 
-    rule_files = generate_rules(stack.workdir / "rules")
+    rule_files = generate_rules(stack.workdir / "rules", stack.time_scale)
     am_port = free_port()
     am_config = rewrite_alertmanager_config(
         load_yaml(ALERTMANAGER_YML), s["receiver"].address, token_file, ALERTMANAGER_YML.parent
