@@ -317,6 +317,7 @@ def generate(
     organization: str = DEFAULT_ORGANIZATION,
     placements: list[tuple[str, float, float]] | None = None,
     fixture: str | None = None,
+    nok_share: float = 0.05,
 ) -> dict[str, Any]:
     """A fleet of `modems` routers (or one per `placements` entry: modem id, latitude, longitude)."""
     if fixture is not None and fixture not in FIXTURES:
@@ -360,7 +361,6 @@ def generate(
             ident, lat, lon = ids.modem(), None, None
         wanted.append((ident, lat, lon, None))
     n_unreachable = 0
-    nok_share = 0.05
     for ident, lat, lon, forced in wanted:
         if forced is None:
             if n_unreachable < unreachable_target - sum(1 for w in wanted if w[3] == "none"):

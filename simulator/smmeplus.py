@@ -22,6 +22,7 @@ import argparse
 import datetime as dt
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -87,9 +88,24 @@ OTHER_COMUNAS = tuple(
 )
 COMUNAS = SEED_COMUNAS + OTHER_COMUNAS
 
-# The SWE sample of the seed: 6 PUP, 2 CAPE, 2 AFC rows out of 10.
+# Daily rates. docs/simulator.md gives each one's source: a figure of the seed, or, where the seed has
+# none, what a distribution utility of the size simulated would see. Event *volumes* (how many rows a
+# file has) follow the seed; the *states* that alert (a flag still active, a work order that failed, a
+# concentrator in a condition) are rare, as on a real ordinary day.
+
+# The SWE sample of the seed: 6 PUP, 2 CAPE, 2 AFC rows out of 10 (the mix of the day's event rows).
 SWE_FLAG_MIX = {"PUP": 0.6, "CAPE": 0.2, "AFC": 0.2}
-SWE_ACTIVE_SHARE = 0.85
+# Share of meters whose flag is still active at the end of an ordinary day (the newest row of the meter
+# and flag says isactive=TRUE); the other rows are events that came and went.
+SWE_ACTIVE_METER_RATES = {"PUP": 2e-4, "CAPE": 1e-4, "AFC": 5e-4}
+# Supply interruptions that take a whole concentrator (its LV transformer) down: about 2 a customer a
+# year (SEC's SAIDI for the Metropolitana region, 7.69 h in Jan-Nov 2019, over a restoration of about 4 h),
+# a day's share.
+OUTAGE_RATE = 2.0 / 365
+# High-priority work orders (HPE) per meter and day (on-demand reads, reconnections) and the share that
+# fails; the seed's HPE sample (17 rows, 13 of them errors) gives the mix of error texts, not the rate.
+HPE_ROWS_PER_METER = 0.02
+HPE_ERROR_SHARE = 0.03
 # The HPE sample of the seed (17 rows): (activity, TB ACK, result text) and how often it appears.
 HPE_SAMPLE_MIX = (
     ("", "", "OK", 4),
@@ -101,26 +117,30 @@ HPE_SAMPLE_MIX = (
     ("READ_ACTIVEEXPORT_CURRENTPERIOD", "21", "NODE NOT REACHABLE AGENT", 1),
     ("READ_METER_DATA_V2_11", "50", "Phase Missing", 1),
 )
-HPE_OTHER_ERROR_SHARE = 0.03  # the rest of the catalog's meter errors, spread evenly
-# The LPE sample of the seed: 2 commissioned, 8 decommissioned; plus the catalog's commissioning errors.
-LPE_MIX = {"Meter commissioned": 0.19, "Meter decommissioned": 0.76}
-LPE_ERROR_SHARE = 0.05
-# The CSW sample of the seed: 10 of 14 concentrators report 08001E, 4 report 00001E.
+HPE_OTHER_ERROR_SHARE = 0.1  # of the errors: the rest of the catalog's meter errors, spread evenly
+# LPE rows per meter and day; the seed's LPE sample: 2 commissioned, 8 decommissioned; plus the
+# catalog's commissioning errors.
+LPE_ROWS_PER_METER = 0.01
+LPE_MIX = {"Meter commissioned": 0.2, "Meter decommissioned": 0.78}
+LPE_ERROR_SHARE = 0.02
+# The CSW sample of the seed: 10 of 14 concentrators report 08001E, 4 report 00001E (none in alarm).
 CSW_HEALTHY = (0x08001E, 0x00001E)
 CSW_HEALTHY_P = (10 / 14, 4 / 14)
-# Daily fault rates per concentrator (this project's choice: rare, alta-priority faults rarest).
+# Daily fault rates per concentrator: about one concentrator in 70 a day shows a condition (the seed's
+# 14 show none); alta-priority faults rarest.
 CSW_FAULT_RATES = {
-    "A": 0.02,
-    "T": 0.01,
-    "U": 0.005,
-    "I": 0.003,
-    "J": 0.003,
-    "K": 0.003,
-    "L": 0.002,
-    "Z": 0.002,
+    "A": 0.004,
+    "T": 0.002,
+    "U": 0.001,
+    "I": 0.0005,
+    "J": 0.0005,
+    "K": 0.0005,
+    "L": 0.0005,
+    "Z": 0.0005,
 }
-CSW_CLEARED_RATES = {"E": 0.01, "O": 0.005, "B": 0.003}
-UNREACHABLE_SHARE = 0.01
+CSW_CLEARED_RATES = {"E": 0.002, "O": 0.001, "B": 0.0005}
+UNREACHABLE_SHARE = 0.003
+TECHNICAL_ROWS_PER_METER = 0.02
 TECHNICAL_ACTIVITIES = {
     "Reading": 0.6,
     "Decommissioning": 0.15,
@@ -128,9 +148,12 @@ TECHNICAL_ACTIVITIES = {
     "Disconnection": 0.05,
     "Reconnection": 0.05,
 }
-TECHNICAL_ERROR_SHARE = 0.05
+TECHNICAL_ERROR_SHARE = 0.02
 MSW_SAMPLE_SHARE = 0.05  # meters read for status words besides those with events
-MSW_FAULT_RATE = 0.001  # per per-meter hardware/tamper flag
+# Share of read meters with a persistent per-meter fault (hardware, battery, tamper bits of the status
+# words), spread over the catalog's per-meter flags: about 0.5 % of meters fail a year and wait a week
+# or two for a crew, so about 1 in 5,000 shows a fault on a given day.
+MSW_FAULT_PREVALENCE = 2e-4
 SANTIAGO = ZoneInfo("America/Santiago")
 
 TECHNICAL_HEADER = (
@@ -308,9 +331,13 @@ def simulate_day(
     hpe_rows: int | None = None,
     catalogs: Catalogs | None = None,
 ) -> Day:
-    """One day of every file kind for `fleet`, as DataFrames of strings in the files' column order."""
+    """One day of every file kind for `fleet`, as DataFrames of strings in the files' column order.
+
+    `date` is required: the day's events are drawn from (seed, date), and the simulator never reads the
+    clock (a caller that wants today passes it)."""
+    if date is None:
+        raise ValueError("simulate_day needs the day's date (the simulator never reads the clock)")
     cat = catalogs or load_catalogs()
-    date = date or dt.datetime.now(dt.UTC).date()
     rng = np.random.default_rng([seed, date.toordinal()])
     meters, concs = fleet.meters, fleet.concentrators
     n_m, n_c = len(meters), len(concs)
@@ -338,7 +365,21 @@ def simulate_day(
     flags = _pick(rng, SWE_FLAG_MIX, len(rows))
     flag_codes = {f: cat.events.code_for_flag(f) for f in SWE_FLAG_MIX}
     flag_text = {f: cat.event_type(flag_codes[f]).hes_label or f"({f})" for f in SWE_FLAG_MIX}
-    active = rng.random(len(rows)) < SWE_ACTIVE_SHARE
+    # the newest row of a meter and flag says whether the flag is still active: for a few meters (the
+    # flag's daily rate) it is; the other rows are events that came and went
+    active = np.zeros(len(rows), dtype=bool)
+    for flag, rate in SWE_ACTIVE_METER_RATES.items():
+        of_flag = flags == flag
+        n_rows = int(of_flag.sum())
+        if n_rows:
+            active[of_flag] = rng.random(n_rows) < min(1.0, rate * n_m / n_rows)
+    # a supply interruption of a whole concentrator: every meter of it reports the power out
+    outage = rng.random(n_c) < OUTAGE_RATE
+    if outage.any():
+        out_meters = np.flatnonzero(np.isin(m_conc, concs["concentrator"].to_numpy(dtype=object)[outage]))
+        rows = np.concatenate([rows, out_meters])
+        flags = np.concatenate([flags, np.full(len(out_meters), "PUP", dtype=object)])
+        active = np.concatenate([active, np.ones(len(out_meters), dtype=bool)])
     swe = pd.DataFrame(
         {
             "concentrator": m_conc[rows],
@@ -353,21 +394,24 @@ def simulate_day(
     )
 
     # -- HPE: high-priority work-order results -----------------------------------------------------
-    n_hpe = hpe_rows if hpe_rows is not None else round(0.4 * n_m)
+    n_hpe = hpe_rows if hpe_rows is not None else max(1, round(HPE_ROWS_PER_METER * n_m))
     other = _meter_error_texts(cat, commissioning=False)
-    sample_total = sum(w for *_x, w in HPE_SAMPLE_MIX)
+    error_total = sum(w for _a, _k, text, w in HPE_SAMPLE_MIX if text != "OK")
     texts, p = [], []
     for activity, ack, text, w in HPE_SAMPLE_MIX:
         spacer = "_" if ack == "40" and activity == "READ_METER_MACADDRESS" and w > 5 else " "
         texts.append(text if not activity else f"[{activity}] [TB{spacer}ACK_{ack}] {text}")
-        p.append((1 - HPE_OTHER_ERROR_SHARE) * w / sample_total)
+        if text == "OK":
+            p.append(1 - HPE_ERROR_SHARE)
+        else:
+            p.append(HPE_ERROR_SHARE * (1 - HPE_OTHER_ERROR_SHARE) * w / error_total)
     # the seed writes both "[TB_ACK_40]" and "[TB ACK_40]": keep a share of each
     texts.append("[READ_METER_MACADDRESS] [TB ACK_40] REPEATER 1 FAILURE")
     p.append(p[1] / 2)
     p[1] /= 2
     for text in other:
         texts.append(f"[READ_METER_DATA_V2_11] [TB ACK_40] {text}")
-        p.append(HPE_OTHER_ERROR_SHARE / max(len(other), 1))
+        p.append(HPE_ERROR_SHARE * HPE_OTHER_ERROR_SHARE / max(len(other), 1))
     pick = rng.choice(len(texts), size=n_hpe, p=np.array(p) / sum(p))
     text_arr = np.array(texts, dtype=object)[pick]
     hpe_meters = rng.integers(0, n_m, n_hpe)
@@ -387,7 +431,7 @@ def simulate_day(
     )
 
     # -- LPE: commissioning and reachability -------------------------------------------------------
-    n_lpe = max(1, round(0.01 * n_m))
+    n_lpe = max(1, round(LPE_ROWS_PER_METER * n_m))
     lpe_texts = dict(LPE_MIX)
     commissioning_errors = _meter_error_texts(cat, commissioning=True)
     for text in commissioning_errors:
@@ -433,7 +477,7 @@ def simulate_day(
     )
 
     # -- Technical work orders completed -----------------------------------------------------------
-    n_tech = max(1, round(0.02 * n_m))
+    n_tech = max(1, round(TECHNICAL_ROWS_PER_METER * n_m))
     tech_meters = np.sort(rng.integers(0, n_m, n_tech))  # a work order spans meters of one concentrator
     tech_conc = m_conc[tech_meters]
     conc_pos = conc_index.get_indexer(tech_conc)
@@ -500,9 +544,10 @@ def simulate_day(
     for flag_name, group in on.groupby("flag"):
         f = cat.meter_flag(flag_name)
         words[f.word][position.get_indexer(group["m"].to_numpy())] |= f.mask
-    for f in cat.meter_flags:
-        if f.per_meter:
-            words[f.word] |= np.where(rng.random(len(msw_meters)) < MSW_FAULT_RATE, f.mask, 0)
+    per_meter_flags = [f for f in cat.meter_flags if f.per_meter]
+    for f in per_meter_flags:
+        rate = MSW_FAULT_PREVALENCE / len(per_meter_flags)
+        words[f.word] |= np.where(rng.random(len(msw_meters)) < rate, f.mask, 0)
     pad = cat.meter_flag("PAD")
     any_set = (words["normal1"] & ~pad.mask) | words["normal2"] | words["extended1"] | words["extended2"]
     words[pad.word] |= np.where(any_set != 0, pad.mask, 0)
@@ -516,6 +561,49 @@ def simulate_day(
         }
     )
     return Day(date, swe, hpe, lpe, csw, technical, msw)
+
+
+def quiet(day: Day, concentrators: Iterable[str]) -> None:
+    """Take the background noise off `concentrators` (in place): no SWE event, no status-word fault, a
+    healthy reachable CSW, work orders that succeed. A scenario's own objects are quiet, so what a scenario
+    switches on and off is all they show, and "the scenario cleared" is observable."""
+    names = set(concentrators)
+    if not names:
+        return
+    day.swe = day.swe[~day.swe["concentrator"].isin(names)].reset_index(drop=True)
+    day.lpe = day.lpe[~day.lpe["concentrator"].isin(names)].reset_index(drop=True)
+    hpe = day.hpe["concentrator"].isin(names)
+    day.hpe.loc[hpe, "description"] = "OK"
+    day.hpe.loc[hpe, "type"] = "3.21.87.30"
+    technical = day.technical["concentrator"].isin(names)
+    day.technical.loc[technical, "is error"] = "False"
+    day.technical.loc[technical, "error description"] = ""
+    msw = day.msw["concentrator"].isin(names)
+    for word in ("normal1", "normal2", "extended1", "extended2"):
+        day.msw.loc[msw, word] = "0000"
+    csw = day.csw["concentratorname"].isin(names)
+    day.csw.loc[csw, "csw"] = f"{CSW_HEALTHY[0]:06X}"
+    day.csw.loc[csw, "isreachable"] = "1"
+    noon = _us_datetime(_clock(day.date, np.array([43_200.0])), seconds=False)[0]
+    day.csw.loc[csw, "laststatuswordupdate_utc"] = noon
+
+
+def set_conditions(
+    day: Day, concentrator: str, letters: Iterable[str], catalogs: Catalogs | None = None
+) -> None:
+    """Put `concentrator`'s status word in the alarm state of each CSW flag in `letters` (a flag of
+    polarity `set` is set, one of polarity `clear` is cleared), from the healthy word."""
+    cat = catalogs or load_catalogs()
+    value = CSW_HEALTHY[0]
+    for letter in letters:
+        flag = cat.csw_flag(letter)
+        if flag.polarity == "set":
+            value |= flag.mask
+        elif flag.polarity == "clear":
+            value &= ~flag.mask
+        else:
+            raise ValueError(f"CSW flag {letter} has no alarm state (polarity {flag.polarity})")
+    day.csw.loc[day.csw["concentratorname"] == concentrator, "csw"] = f"{value:06X}"
 
 
 def _write_atomic(path: Path, write) -> Path:
@@ -600,7 +688,9 @@ def main(argv: list[str]) -> int:
         "--date", type=dt.date.fromisoformat, default=None, help="the day, YYYY-MM-DD (default today)"
     )
     p.add_argument("--swe-rows", type=int, default=None, help="SWE rows (default 2 per meter)")
-    p.add_argument("--hpe-rows", type=int, default=None, help="HPE rows (default 0.4 per meter)")
+    p.add_argument(
+        "--hpe-rows", type=int, default=None, help=f"HPE rows (default {HPE_ROWS_PER_METER:g} per meter)"
+    )
     p.add_argument("--no-inventory", action="store_true", help="write only the day's files")
     args = p.parse_args(argv)
     if args.meters < 1:
@@ -610,7 +700,7 @@ def main(argv: list[str]) -> int:
         args.out,
         args.meters,
         args.seed,
-        args.date,
+        args.date or dt.datetime.now(dt.UTC).date(),  # the command's clock: today, unless --date
         swe_rows=args.swe_rows,
         hpe_rows=args.hpe_rows,
         inventory=not args.no_inventory,

@@ -17,11 +17,15 @@ Output directory (what docker-compose.yml mounts and the end-to-end test reads):
     DIR/cloudera/jobs.yml             the schedule `smmc exporter cloudera --schedule` reads
     DIR/cloudera/report.csv           the job status report, replaced every day
 
-Each call emits the next day. SMMePlus days follow the simulated calendar (day 0 is `--start-date`).
-The Cloudera report is written "as of now" on the real clock, because its exporter judges deadlines on
-the real clock: a job whose run time today has not come yet shows its previous run. A late job that has
-already succeeded today cannot become late again the same day (the exporter trusts the success), so the
-"late critical job" scenario shows from the first report that has it, or from the next day's cycle.
+Each call emits the next day. SMMePlus days follow the simulated calendar (day 0 is `--start-date`; the
+command defaults it to today, the `Utility` class never reads the calendar: a caller passes the date, or
+a `today` function). The day's background noise is drawn from (seed, date); the concentrators the
+named scenarios act on carry none (`simulator.smmeplus.quiet`), so a scenario's effects are all they show.
+The Cloudera report is written "as of now" on the `clock` (the real clock by default), because its
+exporter judges deadlines on the real clock: a job whose run time today has not come yet shows its
+previous run. A late job that has already succeeded today cannot become late again the same day (the
+exporter trusts the success), so the "late critical job" scenario shows from the first report that has
+it, or from the next day's cycle.
 The fake OpenGate serves what it loaded at start; with `--opengate-fake URL` each day's router and SIM
 states of the scenario targets are pushed to it through its `/_fake/` control API.
 """
@@ -39,6 +43,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +56,7 @@ from exporters.cloudera.schedule import Schedule, load_schedule
 from simulator import cloudera as cloudera_sim
 from simulator import opengate_fleet
 from simulator import smmeplus as smmeplus_sim
-from simulator.scenarios import Scenario, ScenarioError, load_scenario
+from simulator.scenarios import Scenario, ScenarioError, load_all, load_scenario
 
 log = logging.getLogger("smmc.simulate.utility")
 
@@ -62,6 +67,13 @@ CONTROL_FILE = "scenarios"
 # meters in a day; over the issue's Enel-sized fleet of 500,000 meters that is 0.48 events per meter.
 SWE_ROWS_PER_METER = 0.48
 METERS_PER_CONCENTRATOR = 50.0
+# The utility's OpenGate fleet is an attended one. The seed's OpenGate screens show a backlog, 443 device
+# alarms on 3,046 routers (431 open, opened over days and left open), and 5 % of routers failing the IP
+# ping is the `smmc simulate opengate` default; an ordinary day of a watched fleet has the day's problems:
+# about 1 router in 100 with a new device alarm (at least one, so the alarm views have data) and 1 in 100
+# failing its IP presence check (docs/simulator.md).
+OPENGATE_ALARMS_PER_ROUTER = 0.01
+OPENGATE_NOK_SHARE = 0.01
 HEALTHY_PRESENCE = ("IP", "OK")
 # The device fields a scenario changes, and how the fake OpenGate's control API names them.
 MODEM_FIELDS = {"present": "unified_presence", "ip_presence": "ip_presence", "admin_state": "admin_state"}
@@ -96,7 +108,13 @@ class Utility:
         swe_rows_per_meter: float = SWE_ROWS_PER_METER,
         opengate_fake: str | None = None,
         schedule_path: str | Path = cloudera_sim.EXAMPLE_SCHEDULE,
+        today: Callable[[], dt.date] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`start_date` is day 0; without it, the saved utility's, else `today()`; without any of them
+        a UtilityError (no simulated day depends on the date it runs at unless the caller says so).
+        `clock` (Unix seconds) times the Cloudera report and the records: the exporter that reads the
+        report judges deadlines on the real clock, so the default is the real clock."""
         self.out = Path(out)
         self.meters = meters
         self.seed = seed
@@ -110,11 +128,14 @@ class Utility:
             meters_per_concentrator,
         )
         self.state: dict[str, Any] = state if same else {}
-        self.start_date = (
-            start_date
-            or (dt.date.fromisoformat(self.state["start_date"]) if self.state else None)
-            or dt.datetime.now(dt.UTC).date()
-        )
+        self.clock = clock
+        if start_date is None and self.state:
+            start_date = dt.date.fromisoformat(self.state["start_date"])
+        if start_date is None and today is not None:
+            start_date = today()
+        if start_date is None:
+            raise UtilityError("a new utility needs its start date (day 0)")
+        self.start_date: dt.date = start_date
         self.fleet = smmeplus_sim.build_fleet(meters, seed, meters_per_concentrator)
         self.paths = {
             "inventory": self.out / "smmeplus" / "inventory",
@@ -131,10 +152,13 @@ class Utility:
                 )
             ],
             seed=seed,
+            alarms=max(1, round(OPENGATE_ALARMS_PER_ROUTER * len(self.fleet.concentrators))),
+            nok_share=OPENGATE_NOK_SHARE,
         )
         self._schedule_source = Path(schedule_path)
         self.schedule: Schedule = load_schedule(self._schedule_source)
         self._ranked = self._rank_concentrators()
+        self.reserved = self._scenario_concentrators()
 
     # ------------------------------------------------------------------------------------------------
     # the coherent parts
@@ -160,6 +184,22 @@ class Utility:
             if device and (device["unified_presence"], device["ip_presence"]) == HEALTHY_PRESENCE:
                 healthy.append((-int(sizes.get(conc, 0)), conc))
         return [conc for _size, conc in sorted(healthy)]
+
+    def _scenario_concentrators(self) -> set[str]:
+        """The concentrators the named scenarios act on (those this utility is big enough for)."""
+        out = set()
+        for scenario in load_all().values():
+            if scenario.concentrator_rank is not None and scenario.concentrator_rank < len(self._ranked):
+                out.add(self._ranked[scenario.concentrator_rank])
+        return out
+
+    def jump_to(self, date: dt.date) -> None:
+        """Make `date` the next day emitted (a later date than the last one): the simulated calendar skips
+        ahead, e.g. to run the same scenarios on another date on the same stack."""
+        last = self.state.get("date")
+        if last and date <= dt.date.fromisoformat(last):
+            raise UtilityError(f"cannot jump back to {date}: the last day emitted is {last}")
+        self.start_date = date - dt.timedelta(days=int(self.state.get("day", -1)) + 1)
 
     def targets(self, scenario: Scenario) -> dict[str, Any]:
         """The objects the scenario acts on: concentrator, its comuna, modem and SIM; or a Cloudera job."""
@@ -202,7 +242,7 @@ class Utility:
         date = self.start_date + dt.timedelta(days=index)
         targets = {s.name: self.targets(s) for s in scenarios}
         self.write_inventory()
-        record = DayRecord(index, date, [s.name for s in scenarios], targets, emitted_at=time.time())
+        record = DayRecord(index, date, [s.name for s in scenarios], targets, emitted_at=self.clock())
 
         # a router's state first: in the field a dead router is seen before its concentrator's report
         fleet = self.fleet_for(scenarios, targets)
@@ -218,6 +258,11 @@ class Utility:
         day = smmeplus_sim.simulate_day(
             self.fleet, self.seed, date, swe_rows=max(1, round(self.swe_rows_per_meter * self.meters))
         )
+        # no background noise on any scenario's objects: on, off, before and after
+        quiet = set(self.reserved)
+        quiet |= {t["concentrator"] for t in targets.values() if "concentrator" in t}
+        quiet |= {t["concentrator"] for t in self.state.get("targets", {}).values() if "concentrator" in t}
+        smmeplus_sim.quiet(day, quiet)
         for scenario in scenarios:
             apply_smmeplus_effects(day, self.fleet, scenario, targets[scenario.name])
         # scenarios that were on yesterday and are off today: their devices report the recovery
@@ -251,7 +296,7 @@ class Utility:
             "start_date": self.start_date.isoformat(),
             "day": index,
             "date": date.isoformat(),
-            "emitted_at": time.time(),
+            "emitted_at": record.emitted_at,
             "scenarios": record.scenarios,
             "targets": targets,
             "touched_modems": known,
@@ -312,7 +357,7 @@ class Utility:
             if effect:
                 status = effect.get("status", "late")
                 (late if status == "late" else failed).add(targets[scenario.name]["job"])
-        local_now = dt.datetime.fromtimestamp(time.time() if now is None else now, self.schedule.tz)
+        local_now = dt.datetime.fromtimestamp(self.clock() if now is None else now, self.schedule.tz)
         today = local_now.date()
         current = cloudera_sim.generate_report(self.schedule, today, late=late, failed=failed)
         yesterday = cloudera_sim.generate_report(self.schedule, today - dt.timedelta(days=1))
@@ -401,6 +446,11 @@ def apply_smmeplus_effects(
     if effect and "reachable" in effect:
         mask = day.csw["concentratorname"] == conc
         day.csw.loc[mask, "isreachable"] = "1" if effect["reachable"] else "0"
+    if effect and "conditions" in effect:
+        letters = effect["conditions"]
+        if letters == "all":
+            letters = [f.letter for f in _catalogs().csw_flags if f.polarity in ("set", "clear")]
+        smmeplus_sim.set_conditions(day, conc, [str(x) for x in letters])
     effect = scenario.effects.get("workorders")
     if effect:
         text = str(effect["error"])
@@ -526,7 +576,11 @@ def build_parser() -> argparse.ArgumentParser:
         "also $SMMC_SIM_SCENARIOS (comma separated) and the file DIR/scenarios, re-read every day",
     )
     p.add_argument("--loop-seconds", type=float, help="emit a new day every N seconds until stopped")
-    p.add_argument("--start-date", type=dt.date.fromisoformat, help="date of day 0 (default today, UTC)")
+    p.add_argument(
+        "--start-date",
+        type=dt.date.fromisoformat,
+        help="date of day 0 (default: the saved utility's, else today, UTC)",
+    )
     p.add_argument(
         "--meters-per-concentrator",
         type=float,
@@ -577,6 +631,7 @@ def main(argv: list[str]) -> int:
             meters_per_concentrator=args.meters_per_concentrator,
             swe_rows_per_meter=args.swe_rows_per_meter,
             opengate_fake=args.opengate_fake,
+            today=lambda: dt.datetime.now(dt.UTC).date(),  # the command's clock; tests pass --start-date
         )
     except (ValueError, OSError) as exc:
         print(f"smmc simulate utility: {exc}", file=sys.stderr)

@@ -31,7 +31,7 @@ from .harness import (
     smmc_command,
     wait_http_ok,
 )
-from .stack import METERS, METERS_PER_CONCENTRATOR, SEED, Service, generate_rules
+from .stack import METERS, METERS_PER_CONCENTRATOR, SEED, START_DATE, Service, generate_rules
 
 # gossip timers for loopback: a peer that dies is noticed in seconds, not the default minutes
 PEER_TIMEOUT = "2s"
@@ -133,7 +133,9 @@ def start_ha_stack(workdir: Path, first_day: Iterable[str] = ()) -> HAStack:
     token_file.chmod(0o600)
     names = ("fake-jira", "fake-smmeplus", "smmeplus", "receiver")
     services = {n: Service(n, free_port()) for n in names}
-    utility = Utility(workdir / "sim", METERS, SEED, meters_per_concentrator=METERS_PER_CONCENTRATOR)
+    utility = Utility(
+        workdir / "sim", METERS, SEED, start_date=START_DATE, meters_per_concentrator=METERS_PER_CONCENTRATOR
+    )
     stack = HAStack(workdir, group, utility, token, services)
     try:
         _start(stack, token_file, list(first_day))

@@ -11,6 +11,7 @@ files through the rules generator (`smmc.rules.model.load` -> `smmc.rules.render
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import math
 import os
 import secrets
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 from .harness import (
     ALERTMANAGER_YML,
@@ -42,6 +44,10 @@ TIME_SCALE = 1800
 METERS = 120
 METERS_PER_CONCENTRATOR = 15
 SEED = 3
+# Every simulated day of the tests is pinned: day 0 of the stack's utility, and the second date the
+# scenarios run on (2026-09-06, the 23-hour day on which America/Santiago moves its clocks forward).
+START_DATE = dt.date(2026, 3, 2)
+DST_DATE = dt.date(2026, 9, 6)
 # the jobs the harness runs; the repository's others (grafana, the optional Azure exporter) are dropped
 LOCAL_JOBS = ("smmeplus", "opengate", "cloudera", "receiver", "prometheus", "alertmanager")
 
@@ -65,6 +71,19 @@ def generate_rules(out_dir: Path, scale: float = TIME_SCALE) -> list[Path]:
         path.write_text(text, encoding="utf-8")
         written.append(path)
     return written
+
+
+def write_actions_config(out: Path, scale: float = TIME_SCALE) -> Path:
+    """The repository's alertmanager/actions.yml with each action type's `cooldown_seconds` compressed
+    like the rules' `for:` (30 min -> 1 s): the scenarios run twice on one stack (two dates), and the
+    second run's commands to the same objects must not be held back by the first run's cooldown."""
+    config = load_yaml(REPO / "alertmanager" / "actions.yml")
+    for spec in (config.get("action_types") or {}).values():
+        if isinstance(spec, dict) and spec.get("cooldown_seconds"):
+            spec["cooldown_seconds"] = scaled_for(float(spec["cooldown_seconds"]), scale)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return out
 
 
 @dataclass
@@ -92,6 +111,7 @@ class Stack:
     alertmanager: Alertmanager | None = None
     dropped_jobs: list[str] = field(default_factory=list)
     days: list[Any] = field(default_factory=list)
+    time_scale: float = TIME_SCALE
 
     # -- the sources ----------------------------------------------------------------------------------
 
@@ -136,8 +156,15 @@ def _spawn_smmc(stack: Stack, name: str, args: list[str], env: dict[str, str] | 
 
 
 def start_stack(
-    workdir: Path, meters: int = METERS, seed: int = SEED, first_day: Iterable[str] = ()
+    workdir: Path,
+    meters: int = METERS,
+    seed: int = SEED,
+    first_day: Iterable[str] = (),
+    start_date: dt.date = START_DATE,
+    meters_per_concentrator: float = METERS_PER_CONCENTRATOR,
+    time_scale: float = TIME_SCALE,
 ) -> Stack:
+    """`time_scale` 1 runs the repository's rules and cooldowns as they are (real `for:` durations)."""
     """Start everything; the caller closes the stack (its processes) whatever happens."""
     from simulator.utility import Utility
 
@@ -157,10 +184,11 @@ def start_stack(
         workdir / "sim",
         meters,
         seed,
-        meters_per_concentrator=METERS_PER_CONCENTRATOR,
+        start_date=start_date,
+        meters_per_concentrator=meters_per_concentrator,
         opengate_fake=services["fake-opengate"].url,
     )
-    stack = Stack(workdir, group, utility, token, services)
+    stack = Stack(workdir, group, utility, token, services, time_scale=time_scale)
     try:
         _start(stack, token_file, key_file, opengate_key, list(first_day))
     except BaseException:
@@ -246,7 +274,7 @@ def _start(stack: Stack, token_file: Path, key_file: Path, opengate_key: str, fi
         [
             "receiver",
             "--config",
-            str(REPO / "alertmanager" / "actions.yml"),
+            str(write_actions_config(stack.workdir / "receiver" / "actions.yml", stack.time_scale)),
             "--db",
             f"sqlite:///{stack.workdir / 'receiver.sqlite'}",
             "--listen",
@@ -273,7 +301,7 @@ def _start(stack: Stack, token_file: Path, key_file: Path, opengate_key: str, fi
     for name, path in health.items():
         wait_http_ok(f"{s[name].url}{path}", 90, stack.group)
 
-    rule_files = generate_rules(stack.workdir / "rules")
+    rule_files = generate_rules(stack.workdir / "rules", stack.time_scale)
     am_port = free_port()
     am_config = rewrite_alertmanager_config(
         load_yaml(ALERTMANAGER_YML), s["receiver"].address, token_file, ALERTMANAGER_YML.parent
@@ -303,4 +331,13 @@ def load_yaml_json(path: Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-__all__ = ["LOCAL_JOBS", "TIME_SCALE", "HarnessError", "Stack", "generate_rules", "start_stack"]
+__all__ = [
+    "DST_DATE",
+    "LOCAL_JOBS",
+    "START_DATE",
+    "TIME_SCALE",
+    "HarnessError",
+    "Stack",
+    "generate_rules",
+    "start_stack",
+]

@@ -1,7 +1,11 @@
 """Every Grafana Control Room panel's query, run against the end-to-end stack's Prometheus (the real
 exporters on simulated data, the receiver, the repository's rules), finds data: a panel that shows
-nothing on the demo is a broken panel. Runs after the scenario tests (file order), when the stack has
-seen an ordinary day, an incident day and a recovery."""
+nothing on the demo is a broken panel.
+
+The data is there by construction, not by the luck of a day's noise: the test's own day switches every
+named scenario on, `concentrator-conditions` among them (one concentrator in every status-word condition
+the catalog can raise, so each condition and each priority the Concentrators dashboard shows has one).
+The day is pinned like every simulated day of the tests (the stack's calendar)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import time
 
 import pytest
 
+from simulator.scenarios import available
 from smmc.dashboards import panel_queries
 
 from .stack import Stack
@@ -20,7 +25,14 @@ QUERIES = panel_queries()
 DEADLINE_SECONDS = 60
 
 
-def test_every_panel_query_has_data(stack: Stack) -> None:
+@pytest.fixture(scope="module")
+def showcase(stack: Stack) -> object:
+    record = stack.emit_day(available())
+    assert "concentrator-conditions" in record.scenarios
+    return record
+
+
+def test_every_panel_query_has_data(stack: Stack, showcase: object) -> None:
     assert QUERIES, "smmc.dashboards.panel_queries() returned no query"
     prometheus = stack.prometheus
     assert prometheus is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from simulator.scenarios import ScenarioError, available, load_all, load_scenari
 from simulator.utility import Utility, UtilityError
 
 from .harness import REPO, smmc_command
+from .stack import DST_DATE, START_DATE
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -24,7 +26,7 @@ def _read(path: Path) -> pd.DataFrame:
 
 @pytest.fixture
 def utility(tmp_path: Path) -> Utility:
-    return Utility(tmp_path / "u", 120, seed=3, meters_per_concentrator=15)
+    return Utility(tmp_path / "u", 120, seed=3, start_date=START_DATE, meters_per_concentrator=15)
 
 
 def test_the_parts_describe_one_utility(utility: Utility) -> None:
@@ -51,15 +53,17 @@ def test_the_parts_describe_one_utility(utility: Utility) -> None:
 
 
 def test_deterministic_for_a_seed_and_days_follow_each_other(tmp_path: Path) -> None:
-    a = Utility(tmp_path / "a", 60, seed=5, meters_per_concentrator=15)
-    b = Utility(tmp_path / "b", 60, seed=5, meters_per_concentrator=15)
+    # 300 meters: 20 concentrators, most of them outside the scenarios' quiet ones, so the day has noise
+    a = Utility(tmp_path / "a", 300, seed=5, start_date=START_DATE, meters_per_concentrator=15)
+    b = Utility(tmp_path / "b", 300, seed=5, start_date=START_DATE, meters_per_concentrator=15)
     ra, rb = a.emit_day(), b.emit_day()
-    assert Path(ra.files["swe"]).read_bytes() == Path(rb.files["swe"]).read_bytes()
+    for kind in ("swe", "hpe", "csw", "msw", "technical", "lpe"):
+        assert Path(ra.files[kind]).read_bytes() == Path(rb.files[kind]).read_bytes(), kind
     assert a.paths["fleet"].read_bytes() == b.paths["fleet"].read_bytes()
     # a new Utility on the same directory continues with the next day
-    again = Utility(tmp_path / "a", 60, seed=5, meters_per_concentrator=15).emit_day()
+    again = Utility(tmp_path / "a", 300, seed=5, meters_per_concentrator=15).emit_day()
     assert (again.index, (again.date - ra.date).days) == (1, 1)
-    other = Utility(tmp_path / "c", 60, seed=6, meters_per_concentrator=15).emit_day()
+    other = Utility(tmp_path / "c", 300, seed=6, start_date=START_DATE, meters_per_concentrator=15).emit_day()
     assert Path(other.files["swe"]).read_bytes() != Path(ra.files["swe"]).read_bytes()
 
 
@@ -129,7 +133,7 @@ def test_late_critical_job_in_the_report(utility: Utility) -> None:
 
 
 def test_a_scenario_needs_enough_concentrators(tmp_path: Path) -> None:
-    small = Utility(tmp_path / "s", 20, seed=1)
+    small = Utility(tmp_path / "s", 20, seed=1, start_date=START_DATE)
     with pytest.raises(UtilityError, match="simulate more meters"):
         small.targets(load_scenario("sim-suspended"))
 
@@ -147,6 +151,7 @@ def test_scenario_files_are_valid_and_expect_alerts_the_rules_define() -> None:
         "cloudera-critical-job-late",
         "sim-suspended",
         "garbage-input",
+        "concentrator-conditions",
     }
     for scenario in scenarios.values():
         assert scenario.expect, f"{scenario.name}: expects nothing"
@@ -171,9 +176,10 @@ def test_bad_scenarios_are_refused_clearly(tmp_path: Path) -> None:
 def test_command_emits_one_day_then_loops_until_stopped(tmp_path: Path) -> None:
     out = tmp_path / "cli"
     base = [*smmc_command(), "simulate", "utility", "--out", str(out), "--meters", "30", "--seed", "2"]
+    base += ["--start-date", START_DATE.isoformat()]
     once = subprocess.run([*base, "--scenario", "garbage-input"], capture_output=True, text=True, timeout=120)
     assert once.returncode == 0, once.stderr
-    assert "day 0" in once.stdout
+    assert f"day 0 ({START_DATE})" in once.stdout
     assert json.loads((out / "utility.json").read_text())["scenarios"] == ["garbage-input"]
     bad = subprocess.run([*base, "--scenario", "nope"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "no scenario 'nope'" in bad.stderr
@@ -204,3 +210,82 @@ def test_list_scenarios() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert all(name in result.stdout for name in available())
+
+
+def test_a_new_utility_needs_its_start_date(tmp_path: Path) -> None:
+    with pytest.raises(UtilityError, match="start date"):
+        Utility(tmp_path / "n", 60, seed=1)
+    # the command's clock (or the caller's) says which day is day 0
+    made = Utility(tmp_path / "n", 60, seed=1, today=lambda: dt.date(2031, 1, 2))
+    assert made.emit_day().date == dt.date(2031, 1, 2)
+    # a saved utility continues its own calendar whatever the clock says
+    again = Utility(tmp_path / "n", 60, seed=1, today=lambda: dt.date(1999, 1, 1))
+    assert again.emit_day().date == dt.date(2031, 1, 3)
+
+
+def _flagged_meters(utility: Utility, record, conc: str, flag: str) -> set[str]:
+    """Meters of `conc` whose flag is active in the day's newest SWE rows or its status words."""
+    from smmc.catalogs import load_catalogs
+
+    f = load_catalogs().meter_flag(flag)
+    swe = _read(Path(record.files["swe"]))
+    newest = swe[swe["concentrator"] == conc].drop_duplicates(["meter", "type"], keep="last")
+    active = set(
+        newest.loc[newest["description"].str.contains(flag) & (newest["isactive"] == "TRUE"), "meter"]
+    )
+    msw = _read(Path(record.files["msw"]))
+    msw = msw[msw["concentrator"] == conc]
+    return active | {m for m, w in zip(msw["meter"], msw[f.word], strict=True) if int(w, 16) & f.mask}
+
+
+@pytest.mark.parametrize("start", [START_DATE, DST_DATE, dt.date(2026, 11, 30), dt.date(2021, 10, 7)])
+def test_a_scenarios_objects_carry_no_background_noise(tmp_path: Path, start: dt.date) -> None:
+    """Before, during and after a scenario, its concentrator shows what the scenario does and nothing
+    else, on any date: the failure of 2026-11-30 (a CAPE of the day's noise on the case-openings
+    concentrator after the scenario ended) cannot come back."""
+    from smmc.catalogs import load_catalogs
+
+    cat = load_catalogs()
+    utility = Utility(tmp_path / "q", 120, seed=3, start_date=start, meters_per_concentrator=15)
+    scenarios = [load_scenario(n) for n in available()]
+    days = [utility.emit_day(), utility.emit_day(scenarios), utility.emit_day()]
+    targets = days[1].targets
+    conc = targets["meter-case-openings"]["concentrator"]
+    assert _flagged_meters(utility, days[0], conc, "CAPE") == set()
+    assert len(_flagged_meters(utility, days[1], conc, "CAPE")) == -(
+        -targets["meter-case-openings"]["meters"] // 2
+    )
+    assert _flagged_meters(utility, days[2], conc, "CAPE") == set()
+    for record in (days[0], days[2]):
+        csw = pd.read_csv(record.files["csw"], sep="\t", dtype=str, skiprows=2, header=None)
+        words = dict(zip(csw[0], csw[4], strict=True))
+        reachable = dict(zip(csw[0], csw[2], strict=True))
+        hpe = _read(Path(record.files["hpe"]))
+        for conc in utility.reserved:
+            assert cat.decode_csw(words[conc]).alarms == [] and reachable[conc] == "1", (record.date, conc)
+            assert set(hpe.loc[hpe["concentrator"] == conc, "description"]) <= {"OK"}
+            assert _flagged_meters(utility, record, conc, "PUP") == set()
+
+
+def test_the_conditions_scenario_puts_one_concentrator_in_every_condition(utility: Utility) -> None:
+    from smmc.catalogs import load_catalogs
+
+    cat = load_catalogs()
+    record = utility.emit_day([load_scenario("concentrator-conditions")])
+    conc = record.targets["concentrator-conditions"]["concentrator"]
+    csw = pd.read_csv(record.files["csw"], sep="\t", dtype=str, skiprows=2, header=None)
+    alarms = cat.decode_csw(dict(zip(csw[0], csw[4], strict=True))[conc]).alarms
+    possible = {f.letter for f in cat.csw_flags if f.polarity in ("set", "clear")}
+    assert {a.letter for a in alarms} == possible
+    assert {a.priority for a in alarms} == {"alta", "media", "baja"}
+    expected = load_scenario("concentrator-conditions").expect["metrics"][0]
+    assert expected["min"] == len(possible)
+
+
+def test_the_calendar_jumps_forward_only(utility: Utility) -> None:
+    utility.emit_day()
+    utility.jump_to(DST_DATE)
+    assert utility.emit_day().date == DST_DATE
+    assert utility.emit_day().date == DST_DATE + dt.timedelta(days=1)
+    with pytest.raises(UtilityError, match="cannot jump back"):
+        utility.jump_to(DST_DATE)
