@@ -22,6 +22,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from smmc.rules import checks
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -166,3 +168,20 @@ def test_dashboards_generate_runs(plain_install):
     assert "wrote meters.json" in generated.stdout
     checked = run(smmc, checkout, "dashboards", "check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_rules_check_loads_the_inhibition_scenario_only_when_alertmanager_is_there(tmp_path):
+    """Without an Alertmanager binary on PATH the step says why it is skipped, and its module (which starts
+    a real Alertmanager) is never imported; tests/test_alertmanager.py runs it where the binary is."""
+    others = sorted(set(checks.STEP_NAMES) - {"inhibition"})
+    probe = (
+        "import io, sys; from pathlib import Path; from smmc.rules import checks; out = io.StringIO(); "
+        f"rc = checks.run_all(Path({str(REPO)!r}), skip=set({others!r}), out=out); "
+        "print(rc); print(out.getvalue()); print('smmc.rules.inhibition' in sys.modules)"
+    )
+    env = {"PATH": str(tmp_path), "HOME": str(tmp_path)}  # nothing on PATH: no prometheus-alertmanager
+    run = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    lines = run.stdout.splitlines()
+    assert lines[0] == "0", run.stdout
+    assert any(line.startswith("SKIP  inhibition") and "alertmanager" in line for line in lines), run.stdout
+    assert lines[-1] == "False"
