@@ -32,18 +32,7 @@ PRIORITY_STEPS = ((None, "green"), (1, "orange"), (20, "red"))
 
 def build():
     variables = [
-        p.query_variable(
-            "comuna",
-            "Comuna",
-            "label_values(smmc_concentrator_info, comuna)",
-            "Comuna of the concentrator (from the inventory).",
-        ),
-        p.query_variable(
-            "concentrator",
-            "Concentrator",
-            'label_values(smmc_concentrator_info{comuna=~"$comuna"}, concentrator)',
-            "Concentrator (LVM) name, e.g. TD-0011.",
-        ),
+        *p.location_variables("Concentrator (LVM) name, e.g. TD-0011."),
         p.query_variable(
             "condition",
             "Condition",

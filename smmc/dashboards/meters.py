@@ -22,18 +22,7 @@ COMUNA = '{comuna=~"$comuna"}'
 
 def build():
     variables = [
-        p.query_variable(
-            "comuna",
-            "Comuna",
-            "label_values(smmc_concentrator_info, comuna)",
-            "Comuna of the concentrator (from the inventory).",
-        ),
-        p.query_variable(
-            "concentrator",
-            "Concentrator",
-            'label_values(smmc_concentrator_info{comuna=~"$comuna"}, concentrator)',
-            "Concentrator (LVM) the meters report through.",
-        ),
+        *p.location_variables("Concentrator (LVM) the meters report through."),
         p.query_variable(
             "flag",
             "Flag",

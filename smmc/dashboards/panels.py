@@ -461,6 +461,25 @@ def query_variable(
     return variable
 
 
+def location_variables(concentrator_description: str) -> list[dashboard_builder.QueryVariable]:
+    """`$comuna` and `$concentrator` (of the selected comunas), both from the inventory: the filters every
+    dashboard about meters and concentrators shares, and that drill-down links carry between them."""
+    return [
+        query_variable(
+            "comuna",
+            "Comuna",
+            "label_values(smmc_concentrator_info, comuna)",
+            "Comuna of the concentrator (from the inventory).",
+        ),
+        query_variable(
+            "concentrator",
+            "Concentrator",
+            'label_values(smmc_concentrator_info{comuna=~"$comuna"}, concentrator)',
+            concentrator_description,
+        ),
+    ]
+
+
 def custom_variable(
     name: str, label: str, values: Sequence[str], description: str
 ) -> dashboard_builder.CustomVariable:
