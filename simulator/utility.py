@@ -579,7 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--start-date",
         type=dt.date.fromisoformat,
-        help="date of day 0 (default: the saved utility's, else today, UTC)",
+        help="date of day 0 (default: $SMMC_SIM_START_DATE, else the saved utility's, else today, UTC)",
     )
     p.add_argument(
         "--meters-per-concentrator",
@@ -623,11 +623,14 @@ def main(argv: list[str]) -> int:
         return 0
     out = Path(args.out)
     try:
+        start_date = args.start_date
+        if start_date is None and os.environ.get("SMMC_SIM_START_DATE", "").strip():
+            start_date = dt.date.fromisoformat(os.environ["SMMC_SIM_START_DATE"].strip())
         utility = Utility(
             out,
             args.meters,
             args.seed,
-            start_date=args.start_date,
+            start_date=start_date,
             meters_per_concentrator=args.meters_per_concentrator,
             swe_rows_per_meter=args.swe_rows_per_meter,
             opengate_fake=args.opengate_fake,
