@@ -262,7 +262,14 @@ def test_a_scenarios_objects_carry_no_background_noise(tmp_path: Path, start: dt
         words = dict(zip(csw[0], csw[4], strict=True))
         reachable = dict(zip(csw[0], csw[2], strict=True))
         hpe = _read(Path(record.files["hpe"]))
+        fleet = json.loads(Path(record.files["fleet"]).read_text())
+        devices = {d["id"]: d for d in fleet["devices"]}
+        alarmed = {a["entity"] for a in fleet["alarms"]}
+        modem = utility.fleet.concentrators.set_index("concentrator")["modem"]
         for conc in utility.reserved:
+            device = devices[modem[conc]]
+            assert (device["unified_presence"], device["ip_presence"]) == ("IP", "OK")
+            assert device["rtt_ms"] <= 550 and device["id"] not in alarmed
             assert cat.decode_csw(words[conc]).alarms == [] and reachable[conc] == "1", (record.date, conc)
             assert set(hpe.loc[hpe["concentrator"] == conc, "description"]) <= {"OK"}
             assert _flagged_meters(utility, record, conc, "PUP") == set()
