@@ -1,10 +1,12 @@
 """`smmc simulate smmeplus`: an inventory and one day of every SMMePlus file kind, in the seed's formats.
 
-Deterministic for a seed (the fleet) and a date (the day's events). Base rates come from the seed
-document: its Control Room table (meters and events per comuna, "Medicion en TD" shares), its sample rows
-(the SWE flag mix, the HPE/LPE result mixes, the CSW values) and the catalogs (flag bits, CSW layout,
-work-order error texts). Everything is generated with numpy in vectorised passes, so an Enel-sized day
-(500,000 meters, 1,000,000 SWE rows) takes seconds.
+Deterministic for a seed (the fleet) and a date (the day's events; always the caller's, the simulator
+never reads the clock). Volumes and mixes come from the seed document: its Control Room table (meters and
+events per comuna, "Medicion en TD" shares), its sample rows (the SWE flag mix, the HPE/LPE result mixes,
+the CSW values) and the catalogs (flag bits, CSW layout, work-order error texts); the alerting states
+(flags still active, failed work orders, CSW conditions) are rare, at the daily rates of an ordinary day
+that docs/simulator.md lists with their sources. Everything is generated with numpy in vectorised
+passes, so an Enel-sized day (500,000 meters, 1,000,000 SWE rows) takes seconds.
 
 Importable API, for the utility simulator and its scenarios:
 

@@ -74,6 +74,8 @@ METERS_PER_CONCENTRATOR = 50.0
 # failing its IP presence check (docs/simulator.md).
 OPENGATE_ALARMS_PER_ROUTER = 0.01
 OPENGATE_NOK_SHARE = 0.01
+# the round-trip time of a scenario's router (the generator's median): no ModemRttHigh of its own
+QUIET_RTT_MS = 550
 HEALTHY_PRESENCE = ("IP", "OK")
 # The device fields a scenario changes, and how the fake OpenGate's control API names them.
 MODEM_FIELDS = {"present": "unified_presence", "ip_presence": "ip_presence", "admin_state": "admin_state"}
@@ -159,6 +161,7 @@ class Utility:
         self.schedule: Schedule = load_schedule(self._schedule_source)
         self._ranked = self._rank_concentrators()
         self.reserved = self._scenario_concentrators()
+        self._quiet_routers()
 
     # ------------------------------------------------------------------------------------------------
     # the coherent parts
@@ -192,6 +195,26 @@ class Utility:
             if scenario.concentrator_rank is not None and scenario.concentrator_rank < len(self._ranked):
                 out.add(self._ranked[scenario.concentrator_rank])
         return out
+
+    def _quiet_routers(self) -> None:
+        """The routers of the scenarios' concentrators carry no noise either: a healthy round-trip time,
+        and no device alarm (a traffic alarm the generator put on one goes to another router, so the
+        alarm views keep their data; a presence alarm cannot be on a present router)."""
+        by_conc = self.fleet.concentrators.set_index("concentrator")["modem"]
+        modems = {str(by_conc[c]) for c in self.reserved}
+        others = [d for d in self.base_fleet["devices"] if d["id"] not in modems]
+        for device in self.base_fleet["devices"]:
+            if device["id"] in modems and device["rtt_ms"] is not None:
+                device["rtt_ms"] = min(int(device["rtt_ms"]), QUIET_RTT_MS)
+        alarms = []
+        for i, alarm in enumerate(self.base_fleet["alarms"]):
+            if alarm["entity"] in modems:
+                if alarm["rule"] != opengate_fleet.TRAFFIC_RULE or not others:
+                    continue
+                other = others[i % len(others)]
+                alarm = {**alarm, "entity": other["id"], "sub_entity": other["sim"]}
+            alarms.append(alarm)
+        self.base_fleet["alarms"] = alarms
 
     def jump_to(self, date: dt.date) -> None:
         """Make `date` the next day emitted (a later date than the last one): the simulated calendar skips
@@ -579,7 +602,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--start-date",
         type=dt.date.fromisoformat,
-        help="date of day 0 (default: the saved utility's, else today, UTC)",
+        help="date of day 0 (default: $SMMC_SIM_START_DATE, else the saved utility's, else today, UTC)",
     )
     p.add_argument(
         "--meters-per-concentrator",
@@ -623,11 +646,14 @@ def main(argv: list[str]) -> int:
         return 0
     out = Path(args.out)
     try:
+        start_date = args.start_date
+        if start_date is None and os.environ.get("SMMC_SIM_START_DATE", "").strip():
+            start_date = dt.date.fromisoformat(os.environ["SMMC_SIM_START_DATE"].strip())
         utility = Utility(
             out,
             args.meters,
             args.seed,
-            start_date=args.start_date,
+            start_date=start_date,
             meters_per_concentrator=args.meters_per_concentrator,
             swe_rows_per_meter=args.swe_rows_per_meter,
             opengate_fake=args.opengate_fake,

@@ -80,6 +80,7 @@ def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
         "SMMC_SIM_METERS": "300",
         "SMMC_SIM_DAY_SECONDS": "30",
         "SMMC_SIM_SCENARIOS": "grid-outage",
+        "SMMC_SIM_START_DATE": "2026-03-02",  # a pinned simulated calendar, as every test's
         "SMMC_OPENGATE_INTERVAL": "10s",
     }
     # the compose file publishes fixed ports; a smoke run must not collide with a stack already running

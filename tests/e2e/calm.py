@@ -31,7 +31,8 @@ DEMO_METERS = 2000
 # what an ordinary day may bring at that size before the test fails (docs/stack.md has the measurements)
 ORDINARY_DAY_MAX_ALERTS = 12
 NOT_COUNTED = ("Watchdog",)
-DAILY_KINDS = ("swe", "hpe", "csw")
+# every file kind of a simulated day (exporters/smmeplus/kinds.py)
+DAILY_KINDS = ("swe", "hpe", "lpe", "csw", "technical", "msw")
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,8 @@ class DayCount:
 
 def _ingested_since(stack: Stack, since: float) -> bool:
     assert stack.prometheus is not None
-    result = stack.prometheus.query(
-        f'min(smmc_source_last_ingest_timestamp_seconds{{kind=~"{"|".join(DAILY_KINDS)}"}}) >= {since}'
-    )
+    selector = f'smmc_source_last_ingest_timestamp_seconds{{kind=~"{"|".join(DAILY_KINDS)}"}}'
+    result = stack.prometheus.query(f"count({selector} >= {since}) == {len(DAILY_KINDS)}")
     return bool(result)
 
 

@@ -71,6 +71,12 @@ def incident(stack: Stack, request: pytest.FixtureRequest) -> Any:
     return record
 
 
+def _since(incident: Any) -> float:
+    """Fire actions count from this run's incident on. The pinned run counts them from the stack's start:
+    the late Cloudera job is in day 0 already (conftest), and may have acted before the incident."""
+    return incident.emitted_at if incident.date == DATES["dst"] else 0.0
+
+
 def _only_once(incident: Any, name: str) -> None:
     if name not in incident.scenarios:
         pytest.skip(f"{name} runs on the real clock, not the simulated calendar: checked in the pinned run")
@@ -131,7 +137,7 @@ def test_scenario_fires_and_acts(stack: Stack, incident: Any, name: str) -> None
         def done(alertname: str = alertname, wanted: dict[str, str] = wanted) -> list[dict[str, Any]]:
             return [
                 a
-                for a in _actions(stack, alertname, wanted, "fire", incident.emitted_at)
+                for a in _actions(stack, alertname, wanted, "fire", _since(incident))
                 if a["status"] == "succeeded" and a["external_id"]
             ]
 
@@ -242,7 +248,7 @@ def test_scenario_clears_and_resolves(stack: Stack, incident: Any, cleared: Any,
             f"{name}: the resolution of {alertname} dispatched",
         )
         if item["system"] == "jira":
-            fired = _actions(stack, alertname, wanted, "fire", incident.emitted_at)
+            fired = _actions(stack, alertname, wanted, "fire", _since(incident))
             keys = {a["external_id"] for a in fired if a["external_id"]}
             issues = [i for i in stack.jira_issues() if i["key"] in keys]
             assert issues and all(i["comments"] for i in issues), f"{name}: no resolution comment on {keys}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import signal
 import subprocess
 import time
@@ -261,7 +262,14 @@ def test_a_scenarios_objects_carry_no_background_noise(tmp_path: Path, start: dt
         words = dict(zip(csw[0], csw[4], strict=True))
         reachable = dict(zip(csw[0], csw[2], strict=True))
         hpe = _read(Path(record.files["hpe"]))
+        fleet = json.loads(Path(record.files["fleet"]).read_text())
+        devices = {d["id"]: d for d in fleet["devices"]}
+        alarmed = {a["entity"] for a in fleet["alarms"]}
+        modem = utility.fleet.concentrators.set_index("concentrator")["modem"]
         for conc in utility.reserved:
+            device = devices[modem[conc]]
+            assert (device["unified_presence"], device["ip_presence"]) == ("IP", "OK")
+            assert device["rtt_ms"] <= 550 and device["id"] not in alarmed
             assert cat.decode_csw(words[conc]).alarms == [] and reachable[conc] == "1", (record.date, conc)
             assert set(hpe.loc[hpe["concentrator"] == conc, "description"]) <= {"OK"}
             assert _flagged_meters(utility, record, conc, "PUP") == set()
@@ -289,3 +297,17 @@ def test_the_calendar_jumps_forward_only(utility: Utility) -> None:
     assert utility.emit_day().date == DST_DATE + dt.timedelta(days=1)
     with pytest.raises(UtilityError, match="cannot jump back"):
         utility.jump_to(DST_DATE)
+
+
+def test_the_command_takes_its_start_date_from_the_environment(tmp_path: Path) -> None:
+    """docker compose passes SMMC_SIM_START_DATE (a pinned demo calendar); --start-date wins over it."""
+    base = [*smmc_command(), "simulate", "utility", "--meters", "30", "--seed", "2"]
+    env = {**os.environ, "SMMC_SIM_START_DATE": DST_DATE.isoformat()}
+    run = subprocess.run([*base, "--out", str(tmp_path / "a")], capture_output=True, text=True, env=env)
+    assert run.returncode == 0 and f"day 0 ({DST_DATE})" in run.stdout, run.stderr
+    flag = ["--out", str(tmp_path / "b"), "--start-date", START_DATE.isoformat()]
+    run = subprocess.run([*base, *flag], capture_output=True, text=True, env=env)
+    assert run.returncode == 0 and f"day 0 ({START_DATE})" in run.stdout, run.stderr
+    env["SMMC_SIM_START_DATE"] = "not-a-date"
+    bad = subprocess.run([*base, "--out", str(tmp_path / "c")], capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and "not-a-date" in bad.stderr
