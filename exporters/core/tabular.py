@@ -8,8 +8,6 @@ failing on them; `read_table` collects those blocks into one DataFrame for files
 
 from __future__ import annotations
 
-import codecs
-import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -118,20 +116,24 @@ class BlockFold(Protocol):
 
 F = TypeVar("F", bound=BlockFold)
 
-# Bytes per parse block: the memory a streamed file needs beyond its folded state (a block's strings,
-# a few times over while it is folded), whatever the file's size.
-BLOCK_BYTES = 8 << 20
+# Bytes of the file read and parsed at a time: the memory a streamed file needs beyond its folded state
+# (the chunk, its table of strings, and what a fold makes of one block), whatever the file's size.
+BLOCK_BYTES = 4 << 20
+# pyarrow parses a chunk in blocks of this size on its threads; a line longer than that (rare) makes
+# the chunk be parsed again as one block.
+_PARSE_BLOCK = 1 << 20
 
 
 class TableStream:
-    """A delimited file read block by block (pyarrow's streaming CSV reader) as record batches of
-    strings named `names`: memory bounded by a block, not by the file.
+    """A delimited file read a chunk of whole lines at a time, each parsed by pyarrow's CSV reader into a
+    record batch of strings named `names`: memory bounded by a chunk, not by the file.
 
-    The header is read (and `required` checked) when the stream is made; `fold` then parses the rest.
+    The header is read (and `required` checked) when the stream is made; `batches` then parses the rest.
     Rows with the wrong number of fields are counted and skipped (`rows_malformed`); rows with a line
     break inside a quoted field are dropped and the input lines they covered counted (`rows_line_break`):
     the producers write one row per line, so such a row is an unbalanced quote that swallowed the lines
-    after it. Undecodable bytes in a UTF-8 file become U+FFFD, the row is kept.
+    after it. Undecodable bytes in a UTF-8 file become U+FFFD, the row is kept. A chunk ends at a line
+    end (a line longer than a chunk makes that chunk longer), so every fix applies to the chunk alone.
     """
 
     def __init__(
@@ -158,47 +160,77 @@ class TableStream:
         self.rows_line_break = 0
 
     def fold(self, start: Callable[[], F]) -> F:
-        """Feed every block, in file order, to a fold made by `start`. When a row is longer than a block,
-        or a UTF-8 file holds undecodable bytes, the file is read again (as one block, or decoded with
-        replacement) into a fresh fold: a fold never sees a row twice."""
-        block_size, replace = self.block_size, False
+        """Feed every block, in file order, to the fold `start()` makes, and return it."""
+        fold = start()
+        for batch in self.batches():
+            fold.add(batch)
+        return fold
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        self.rows_malformed, self.malformed_examples, self.rows_line_break = 0, [], 0
+        first = True
+        for chunk in self._chunks():
+            table = self._parse(chunk, skip_header=first).combine_chunks()  # one batch per chunk
+            first = False
+            for batch in table.to_batches():
+                if batch.num_rows:
+                    batch, lines = _drop_rows_spanning_lines(batch)
+                    self.rows_line_break += lines
+                    yield batch
+
+    def _chunks(self) -> Iterator[pa.Buffer]:
+        """The file in chunks of whole lines (UTF-8), about `block_size` bytes each."""
+        with open(self.path, "rb") as fh:
+            rest = b""
+            while True:
+                data = fh.read(self.block_size)
+                if not data:
+                    if rest:
+                        yield self._utf8(rest)
+                    return
+                data = rest + data if rest else data
+                end = data.rfind(b"\n") + 1
+                if end == 0:  # no line end yet: a line longer than a chunk
+                    rest = data
+                    continue
+                rest = data[end:]
+                yield self._utf8(pa.py_buffer(data)[:end] if rest else data)
+
+    def _utf8(self, chunk: bytes | pa.Buffer) -> pa.Buffer:
+        if self.encoding != "utf-8":  # a chunk ends at a line end, never inside a character
+            return pa.py_buffer(memoryview(chunk).tobytes().decode(self.encoding).encode("utf-8"))
+        return chunk if isinstance(chunk, pa.Buffer) else pa.py_buffer(chunk)
+
+    def _parse(self, chunk: pa.Buffer, skip_header: bool) -> pa.Table:
+        block_size, replaced = _PARSE_BLOCK, False
         while True:
-            fold = start()
-            self.rows_malformed, self.malformed_examples, self.rows_line_break = 0, [], 0
             try:
-                for batch in self._batches(block_size, replace):
-                    fold.add(batch)
-                return fold
+                return self._parse_as(chunk, skip_header, block_size)
             except (pa.ArrowInvalid, ValueError) as exc:
                 text = str(exc)
-                if "straddl" in text and block_size <= self._size():
-                    block_size = 2 * self._size() + (1 << 16)  # transcoding may double the bytes
-                elif "UTF8" in text and self.encoding == "utf-8" and not replace:
-                    replace = True
+                if "straddl" in text and block_size <= chunk.size:
+                    block_size = chunk.size + 1  # a line longer than a parse block: one block
+                elif "UTF8" in text and self.encoding == "utf-8" and not replaced:
+                    # undecodable bytes beyond the sniff window: keep the row, replace the bytes
+                    text = chunk.to_pybytes().decode("utf-8", errors="replace")
+                    chunk, replaced = pa.py_buffer(text.encode("utf-8")), True
                 else:
                     raise TableError(
                         f"unreadable as {_delimiter_name(self.delimiter)}-separated text: {exc}"
                     ) from exc
 
-    def _size(self) -> int:
-        return self.path.stat().st_size
+    def _parse_as(self, chunk: pa.Buffer, skip_header: bool, block_size: int) -> pa.Table:
+        malformed: list[str] = []
 
-    def _batches(self, block_size: int, replace: bool) -> Iterator[pa.RecordBatch]:
         def on_invalid(row: pacsv.InvalidRow) -> str:
-            self.rows_malformed += 1
-            if len(self.malformed_examples) < self.max_examples:
-                self.malformed_examples.append((row.text or "")[:200])
+            malformed.append((row.text or "")[:200])
             return "skip"
 
-        if self.encoding != "utf-8":
-            source: object = _Recoded(self.path, self.encoding, "strict")
-        elif replace:
-            source = _Recoded(self.path, "utf-8", "replace")
-        else:
-            source = str(self.path)  # pyarrow reads the file itself; it skips a UTF-8 BOM
-        reader = pacsv.open_csv(
-            source,
-            read_options=pacsv.ReadOptions(column_names=self.names, skip_rows=1, block_size=block_size),
+        table = pacsv.read_csv(
+            pa.BufferReader(chunk),
+            read_options=pacsv.ReadOptions(
+                column_names=self.names, skip_rows=1 if skip_header else 0, block_size=block_size
+            ),
             parse_options=pacsv.ParseOptions(
                 delimiter=self.delimiter,
                 quote_char='"',
@@ -212,43 +244,11 @@ class TableStream:
                 quoted_strings_can_be_null=False,
             ),
         )
-        try:
-            for batch in reader:
-                if batch.num_rows:
-                    batch, lines = _drop_rows_spanning_lines(batch)
-                    self.rows_line_break += lines
-                    yield batch
-        finally:
-            reader.close()
-            if isinstance(source, _Recoded):
-                source.close()
-
-
-class _Recoded(io.RawIOBase):
-    """A file decoded from `encoding` (with `errors`) and re-encoded as UTF-8, read incrementally."""
-
-    def __init__(self, path: Path, encoding: str, errors: str) -> None:
-        super().__init__()
-        self._fh = open(path, "rb")  # noqa: SIM115 (closed by close())
-        self._decoder = codecs.getincrementaldecoder(encoding)(errors)
-        self._pending = b""
-        self._eof = False
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        want = size if size is not None and size >= 0 else 1 << 62
-        while len(self._pending) < want and not self._eof:
-            chunk = self._fh.read(max(want - len(self._pending), 1 << 20))
-            self._eof = not chunk
-            self._pending += self._decoder.decode(chunk, final=self._eof).encode("utf-8")
-        out, self._pending = self._pending[:want], self._pending[want:]
-        return out
-
-    def close(self) -> None:
-        self._fh.close()
-        super().close()
+        # counted once the chunk parsed: a chunk parsed again is not counted twice
+        self.rows_malformed += len(malformed)
+        room = self.max_examples - len(self.malformed_examples)
+        self.malformed_examples += malformed[: max(room, 0)]
+        return table
 
 
 def _drop_rows_spanning_lines(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, int]:
