@@ -336,14 +336,38 @@ class SweFold:
         if not len(keep):
             return
         self.kept += len(keep)
-        meter = self.meter_names(m_uniques)[m_codes[keep]]
+        local = m_codes[keep]  # the block's own meter numbers (its distinct names)
+        ids = self.meter_names(m_uniques)  # -> the file's
         conc = self.concentrator_names(c_uniques)[c_codes[keep]]
-        flags, active, ts = flags[keep], active[keep] == 1, ts[keep]
-        self._fold_meters(meter, conc)
-        self.events = _grow(self.events, len(self.concentrator_names) * self.nflags)
-        pairs, counts = np.unique(conc * self.nflags + flags, return_counts=True)
-        self.events[pairs] += counts
-        self._fold_newest(meter * self.nflags + flags, ts, conc, active)
+        flags, active = flags[keep], active[keep] == 1
+        nflags = self.nflags
+        # every step below is linear in the block's rows: counts, and "last" and "newest" as maxima of
+        # row positions, never a sort of the rows
+        self.events = _grow(self.events, len(self.concentrator_names) * nflags)
+        self.events += np.bincount(conc * nflags + flags, minlength=len(self.events))
+        self.meter_rows = _grow(self.meter_rows, len(self.meter_names))
+        self.meter_concentrator = _grow(self.meter_concentrator, len(self.meter_names))
+        self.meter_rows[ids] += np.bincount(local, minlength=len(ids))
+        last = np.full(len(ids), -1, dtype=np.int64)
+        np.maximum.at(last, local, np.arange(len(local)))
+        named = np.flatnonzero(last >= 0)
+        self.meter_concentrator[ids[named]] = conc[last[named]]
+        # the newest row of each (meter, flag): the greatest (date rank, position)
+        dates = self.dates(d_uniques)
+        _distinct, rank = np.unique(np.nan_to_num(dates, nan=-np.inf), return_inverse=True)
+        order = rank.reshape(-1)[d_codes[keep]] * len(local) + np.arange(len(local))
+        seen_flags = np.flatnonzero(np.bincount(flags, minlength=nflags))
+        flag_slot = np.zeros(nflags, dtype=np.int64)
+        flag_slot[seen_flags] = np.arange(len(seen_flags))
+        slots = local * len(seen_flags) + flag_slot[flags]
+        best = np.full(len(ids) * len(seen_flags), -1, dtype=np.int64)
+        np.maximum.at(best, slots, order)
+        present = np.flatnonzero(best >= 0)
+        rows = best[present] % len(local)
+        keys = ids[present // len(seen_flags)] * nflags + seen_flags[present % len(seen_flags)]
+        by_key = np.argsort(keys)
+        rows = rows[by_key]
+        self._fold_newest(keys[by_key], ts[keep][rows], conc[rows], active[rows])
 
     def _flags(self, batch: pa.RecordBatch) -> np.ndarray:
         t_codes, t_uniques = self._column(batch, "type")
@@ -351,7 +375,14 @@ class SweFold:
         t_ids, d_ids = self.types(t_uniques), self.descriptions(d_uniques)
         types, descriptions = t_uniques.to_pylist(), d_uniques.to_pylist()
         width = max(len(d_uniques), 1)
-        pair_codes, pairs = np.unique(t_codes * width + d_codes, return_inverse=True)
+        combined = t_codes * width + d_codes
+        if len(t_uniques) * width <= 4 * len(combined) + 1024:  # the pairs seen, without a sort
+            pair_codes = np.flatnonzero(np.bincount(combined, minlength=len(t_uniques) * width))
+            pairs = np.zeros(len(t_uniques) * width, dtype=np.int64)
+            pairs[pair_codes] = np.arange(len(pair_codes))
+            pairs = pairs[combined]
+        else:
+            pair_codes, pairs = np.unique(combined, return_inverse=True)
         resolved = np.empty(len(pair_codes), dtype=np.int64)
         for i, p in enumerate(pair_codes.tolist()):
             key = (int(t_ids[p // width]), int(d_ids[p % width]))
@@ -361,21 +392,11 @@ class SweFold:
             resolved[i] = flag
         return resolved[pairs.reshape(-1)]
 
-    def _fold_meters(self, meter: np.ndarray, conc: np.ndarray) -> None:
-        size = len(self.meter_names)
-        self.meter_rows = _grow(self.meter_rows, size)
-        self.meter_concentrator = _grow(self.meter_concentrator, size)
-        self.meter_rows[:size] += np.bincount(meter, minlength=size)
-        seen, last_reversed = np.unique(meter[::-1], return_index=True)
-        self.meter_concentrator[seen] = conc[len(meter) - 1 - last_reversed]
-
-    def _fold_newest(self, keys: np.ndarray, ts: np.ndarray, conc: np.ndarray, active: np.ndarray) -> None:
-        # the block's newest row per key (its rows are later than every row folded before) ...
-        order = np.argsort(ts, kind="stable")[::-1]
-        block_keys, first = np.unique(keys[order], return_index=True)
-        rows = order[first]
-        ts, conc, active = ts[rows], conc[rows], active[rows]
-        # ... replaces the state's row of that key unless the state's is strictly newer
+    def _fold_newest(
+        self, block_keys: np.ndarray, ts: np.ndarray, conc: np.ndarray, active: np.ndarray
+    ) -> None:
+        """The block's newest row per key (`block_keys` sorted, distinct; the block's rows are later than
+        every row folded before) replaces the state's row of that key unless the state's is newer."""
         size = self.size
         at = np.searchsorted(self.keys[:size], block_keys)
         found = at < size
