@@ -266,10 +266,22 @@ class _Names:
         self.ids: dict[str, int] = {}
 
     def __call__(self, uniques: pa.Array) -> np.ndarray:
+        """The number of each of a block's distinct names, numbering the new ones."""
         ids, names = self.ids, uniques.to_pylist()
-        new = [name for name in names if name not in ids]
-        ids.update(zip(new, range(len(ids), len(ids) + len(new)), strict=True))
-        return np.fromiter(map(ids.__getitem__, names), dtype=np.int64, count=len(names))
+        known = ids.keys() & names  # (one C-level lookup per name; few in a file sorted by meter)
+        start = len(ids)
+        if not known:
+            ids.update(zip(names, range(start, start + len(names)), strict=True))
+            return np.arange(start, start + len(names), dtype=np.int64)
+        old = pc.is_in(uniques, value_set=pa.array(list(known), type=pa.string()))
+        old = old.to_numpy(zero_copy_only=False)
+        out = np.empty(len(names), dtype=np.int64)
+        new = np.flatnonzero(~old)
+        ids.update(zip([names[i] for i in new.tolist()], range(start, start + len(new)), strict=True))
+        out[new] = np.arange(start, start + len(new))
+        seen = np.flatnonzero(old)
+        out[seen] = [ids[names[i]] for i in seen.tolist()]
+        return out
 
     def __len__(self) -> int:
         return len(self.ids)
