@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import compress
 
 import numpy as np
 import pandas as pd
@@ -268,16 +269,16 @@ class _Names:
     def __call__(self, uniques: pa.Array) -> np.ndarray:
         """The number of each of a block's distinct names, numbering the new ones."""
         ids, names = self.ids, uniques.to_pylist()
-        known = ids.keys() & names  # (one C-level lookup per name; few in a file sorted by meter)
+        known = list(filter(ids.__contains__, names))  # C-level lookups; few in a file sorted by meter
         start = len(ids)
         if not known:
             ids.update(zip(names, range(start, start + len(names)), strict=True))
             return np.arange(start, start + len(names), dtype=np.int64)
-        old = pc.is_in(uniques, value_set=pa.array(list(known), type=pa.string()))
+        old = pc.is_in(uniques, value_set=pa.array(known, type=pa.string()))
         old = old.to_numpy(zero_copy_only=False)
         out = np.empty(len(names), dtype=np.int64)
         new = np.flatnonzero(~old)
-        ids.update(zip([names[i] for i in new.tolist()], range(start, start + len(new)), strict=True))
+        ids.update(zip(compress(names, (~old).tolist()), range(start, start + len(new)), strict=True))
         out[new] = np.arange(start, start + len(new))
         seen = np.flatnonzero(old)
         out[seen] = [ids[names[i]] for i in seen.tolist()]
