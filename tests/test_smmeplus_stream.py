@@ -16,7 +16,7 @@ from test_smmeplus import run_exporter, samples, series
 
 from exporters.core import exposition
 from exporters.core.tabular import parse_timestamps
-from exporters.smmeplus import metrics, readers, source
+from exporters.smmeplus import fold, metrics, read
 from smmc.catalogs import load_catalogs
 
 HEADER = ["concentrator", "meter", "pod", "type", "date", "severity", "isactive", "description"]
@@ -57,7 +57,7 @@ def write_swe(path: Path, rng: random.Random, rows: int) -> list[list[str]]:
 def reference(table: list[list[str]]) -> dict:
     """The fold's documented meaning, one row at a time."""
     cat = load_catalogs()
-    resolve = readers.swe_flag_resolver(cat)
+    resolve = read.swe_flag_resolver(cat)
     times = {d: parse_timestamps(pd.Series([d.strip()]))[0] for d in DATES}
     rejected: Counter[str] = Counter()
     newest: dict[tuple[str, int], tuple[float, str, bool]] = {}
@@ -67,7 +67,7 @@ def reference(table: list[list[str]]) -> dict:
     for conc, meter, _pod, code, date, _sev, isactive, description in table:
         conc, meter = conc.strip(), meter.strip()
         flag = resolve(code.strip(), description.strip())
-        active = readers._truthy(isactive.strip())
+        active = read._truthy(isactive.strip())
         if not conc or not meter:
             rejected["missing_field"] += 1
         elif flag < 0:
@@ -94,7 +94,7 @@ def reference(table: list[list[str]]) -> dict:
     }
 
 
-def folded(day: readers.SweDay) -> dict:
+def folded(day: read.SweDay) -> dict:
     conc_of = day.concentrators
     events = {(conc_of[c], f): int(day.events[c, f]) for c, f in zip(*np.nonzero(day.events), strict=True)}
     return {
@@ -123,7 +123,7 @@ def test_the_streamed_fold_equals_a_row_by_row_reading(tmp_path: Path, seed: int
     assert len(expected["rejected"]) == 4
     cat = load_catalogs()
     for block_size in (200, 4096, 1 << 22):  # from a few rows per block to the whole file in one
-        assert folded(readers.read_swe(path, cat, block_size=block_size)) == expected
+        assert folded(read.read_swe(path, cat, block_size=block_size)) == expected
 
 
 def write_per_meter_day(path: Path) -> list[tuple[str, str, str]]:
@@ -151,7 +151,7 @@ def test_the_per_meter_limit_chooses_its_rows_before_any_series_is_built(
     add_columns, meter_families = exposition.MetricFamily.add_columns, metrics.meter_families
 
     def spy_add_columns(self, columns, values):
-        if self.name == source.FLAG_ACTIVE_METRIC:
+        if self.name == fold.FLAG_ACTIVE_METRIC:
             rendered.append(len(values))
         return add_columns(self, columns, values)
 
@@ -173,6 +173,6 @@ def test_the_per_meter_limit_chooses_its_rows_before_any_series_is_built(
     exposed = series(s, "smmc_meter_flag_active")
     assert {(dict(k)["meter"], dict(k)["concentrator"], dict(k)["flag"]) for k in exposed} == set(expected)
     assert (
-        s[("smmc_series_dropped_total", frozenset({("metric", source.FLAG_ACTIVE_METRIC)}))]
+        s[("smmc_series_dropped_total", frozenset({("metric", fold.FLAG_ACTIVE_METRIC)}))]
         == len(active) - limit
     )
