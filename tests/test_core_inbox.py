@@ -146,3 +146,20 @@ def test_restart_restores_counters_and_replays_newest_state(dirs) -> None:
     assert restarted.files_rejected == {"SWE": 1}
     assert second.files_rejected == {"SWE": 1} and second.rejected_kinds == [None]
     assert restarted.scan() == []
+
+
+def test_the_next_scan_comes_when_a_seen_file_settles_not_an_interval_later(dirs) -> None:
+    inbox_dir, state_dir = dirs
+    inbox = Inbox(inbox_dir, state_dir, CountingSource(), settle_seconds=30)
+    assert inbox.next_scan_in(60) == 60  # nothing waiting
+    drop(inbox_dir, "SWE_1.csv", "header\nrow\n", age=25)  # settles about 5 s from now
+    assert inbox.scan() == []
+    assert 0 < inbox.next_scan_in(60) <= 5
+    assert inbox.next_scan_in(2) == 2  # never later than the interval
+    drop(inbox_dir, "SWE_2.csv", "header\nrow\n", age=100)  # settled already: wanted at the next look
+    assert inbox.scan() == []  # (a file is taken on its second look)
+    assert inbox.next_scan_in(60) < 1
+    taken = inbox.scan()
+    assert [r.name for r in taken] == ["SWE_2.csv"]
+    assert 0 < inbox.next_scan_in(60) <= 5  # SWE_1 still waits
+    inbox.ledger.close()

@@ -6,9 +6,17 @@ import math
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from exporters.core.tabular import TableError, normalise_header, parse_timestamps, read_header, read_table
+from exporters.core.tabular import (
+    TableError,
+    TableStream,
+    normalise_header,
+    parse_timestamps,
+    read_header,
+    read_table,
+)
 
 
 @pytest.mark.parametrize("sep", ["\t", ",", ";"])
@@ -109,3 +117,40 @@ def test_a_line_longer_than_a_parse_block_does_not_lose_the_file(tmp_path: Path)
     assert table.frame["a"].tolist() == ["1", "2"]
     assert len(table.frame["b"][0]) == len(huge)
     assert table.rows_malformed == 1
+
+
+def test_a_value_parses_the_same_whatever_it_is_parsed_with() -> None:
+    # a file read block by block parses each block's dates apart: an offset among naive times, offsets
+    # that differ, or a date past 2262 must not change (or fail) the other values' times
+    values = ["2021-10-07T10:00:00Z", "2021-10-07", "2021-10-07T10:00:00+02:00", "9999-12-31", "x"]
+    together = parse_timestamps(pd.Series(values))
+    alone = [parse_timestamps(pd.Series([v]))[0] for v in values]
+    assert together[:4].tolist() == alone[:4]
+    assert together[0] == pd.Timestamp("2021-10-07 10:00", tz="UTC").timestamp()
+    assert together[2] == pd.Timestamp("2021-10-07 08:00", tz="UTC").timestamp()
+    assert together[3] == pd.Timestamp("9999-12-31", tz="UTC").timestamp()
+    assert math.isnan(together[4]) and math.isnan(alone[4])
+
+
+def test_a_streamed_file_folds_the_same_in_any_block_size(tmp_path: Path) -> None:
+    path = tmp_path / "f.tsv"
+    rows = [f"{i}\tv{i}\t{'x' * (i % 7)}" for i in range(3000)]
+    rows[10] = "short"
+    rows[2000] = '1\t"open\n2\tb\tc\n3"\tc'
+    path.write_text("a\tb\tc\n" + "\n".join(rows) + "\n")
+    whole = read_table(path)
+    for block_size in (1 << 10, 1 << 12, 1 << 20):
+        stream = TableStream(path, block_size=block_size)
+        blocks = stream.fold(Collected)
+        assert len(blocks.batches) > 1 or block_size == 1 << 20
+        got = pa.Table.from_batches(blocks.batches, schema=stream.schema).column("b").to_pylist()
+        assert got == whole.frame["b"].tolist()
+        assert (stream.rows_malformed, stream.rows_line_break) == (whole.rows_malformed, 3)
+
+
+class Collected:
+    def __init__(self) -> None:
+        self.batches: list[pa.RecordBatch] = []
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        self.batches.append(batch)

@@ -52,6 +52,8 @@ class MetricFamily:
             raise ValueError(f"metric {self.name}: unknown type {self.type!r}")
         self.labelnames = tuple(self.labelnames)
         self._prefixes = [f'{n}="' for n in self.labelnames]
+        labels = ",".join(f'{n}="{{}}"' for n in self.labelnames)
+        self._template = f"{self.name}{{{{{labels}}}}} {{}}" if self.labelnames else f"{self.name} {{}}"
 
     def add(self, labelvalues: Sequence[object], value: float) -> None:
         if len(labelvalues) != len(self.labelnames):
@@ -67,15 +69,32 @@ class MetricFamily:
             self._lines.append(f"{self.name} {format_value(value)}")
 
     def add_many(self, rows: Iterable[tuple[Sequence[object], float]]) -> None:
+        labels, values = [], []
         for labelvalues, value in rows:
-            self.add(labelvalues, value)
+            if len(labelvalues) != len(self.labelnames):
+                raise ValueError(
+                    f"metric {self.name}: {len(labelvalues)} label values for labels {self.labelnames}"
+                )
+            labels.append(labelvalues)
+            values.append(value)
+        columns = list(zip(*labels, strict=True)) if labels else [()] * len(self.labelnames)
+        self.add_columns(columns, values)
 
     def add_columns(self, columns: Sequence[Sequence[object]], values: Sequence[float]) -> None:
-        """Add one sample per row of parallel label columns (e.g. from a pandas group-by)."""
+        """Add one sample per row of parallel label columns (e.g. from a pandas group-by). Renders a
+        column at a time: a label value is escaped only when its column holds a character to escape."""
         if len(columns) != len(self.labelnames):
             raise ValueError(f"metric {self.name}: {len(columns)} label columns for {self.labelnames}")
-        for row in zip(*columns, values, strict=True):
-            self.add(row[:-1], row[-1])
+        texts = []
+        for column in columns:
+            text = [str(v) for v in column]
+            if len(text) != len(values):
+                raise ValueError(f"metric {self.name}: {len(text)} label values for {len(values)} samples")
+            joined = "".join(text)
+            if "\\" in joined or '"' in joined or "\n" in joined:
+                text = [escape_label_value(t) for t in text]
+            texts.append(text)
+        self._lines.extend(map(self._template.format, *texts, map(format_value, values)))
 
     def __len__(self) -> int:
         return len(self._lines)

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 TEMPORARY_SUFFIXES = (".part", ".tmp", ".partial", ".swp", ".crdownload")
+_MIN_WAIT = 0.1  # seconds between two looks at a file, at least
 
 
 class FileRejected(Exception):
@@ -214,6 +215,8 @@ class Inbox:
         self.ledger = Ledger(self.state_dir / "ledger.sqlite")
         self.files_rejected: Counter[str] = self.ledger.rejected_files_by_kind()
         self._seen: dict[Path, tuple[int, int]] = {}
+        # when the earliest file seen but not yet settled can be taken (time.time()); None: no such file
+        self._ready_at: float | None = None
         self._taken: dict[Path, tuple[int, int]] = {}  # shared inbox: files already read, by signature
         self.last_records: list[FileRecord] = []
 
@@ -242,6 +245,7 @@ class Inbox:
         now = time.time()
         ready: list[tuple[int, str, Path]] = []
         current: dict[Path, tuple[int, int]] = {}
+        waiting: list[float] = []
         for path in self.inbox_dir.iterdir():
             name = path.name
             if not path.is_file() or name.startswith(".") or name.endswith(TEMPORARY_SUFFIXES):
@@ -260,7 +264,10 @@ class Inbox:
             unchanged = self.settle_seconds <= 0 or self._seen.get(path) == signature
             if settled and unchanged:
                 ready.append((stat.st_mtime_ns, name, path))
+            else:  # takeable at the next look once settled, if it does not change meanwhile
+                waiting.append(stat.st_mtime + self.settle_seconds)
         self._seen = current
+        self._ready_at = min(waiting) if waiting else None
         if self.shared:
             self._taken = {p: sig for p, sig in self._taken.items() if p in current}
         return [p for _m, _n, p in sorted(ready)]
@@ -363,15 +370,23 @@ class Inbox:
         log.warning("rejected %s (%s): %s: %s", path.name, kind, exc.reason, exc)
         return record
 
+    def next_scan_in(self, interval: float) -> float:
+        """Seconds to wait before the next scan: `interval`, or less when a file seen by this scan
+        settles sooner (it is then taken as soon as it may be, not up to an interval later)."""
+        if self._ready_at is None:
+            return interval
+        return min(interval, max(_MIN_WAIT, self._ready_at - time.time()))
+
     def run(
         self, stop: threading.Event, interval: float = 2.0, scan: Callable[[], object] | None = None
     ) -> None:
-        """Scan every `interval` seconds until `stop`; `scan` replaces `self.scan` for a source that does
-        more around each pass (e.g. reloading its inventory first). A failing pass is logged, never fatal."""
+        """Scan every `interval` seconds (sooner when a file seen settles sooner) until `stop`; `scan`
+        replaces `self.scan` for a source that does more around each pass (e.g. reloading its inventory
+        first). A failing pass is logged, never fatal."""
         step = scan or self.scan
         while not stop.is_set():
             try:
                 step()
             except Exception:
                 log.exception("inbox scan failed; retrying in %.0fs", interval)
-            stop.wait(interval)
+            stop.wait(self.next_scan_in(interval))

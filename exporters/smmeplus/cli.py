@@ -11,7 +11,6 @@ import sys
 import threading
 from pathlib import Path
 
-from exporters.core.server import ExporterServer, parse_listen
 from smmc.catalogs import CatalogError
 
 from .exporter import Exporter
@@ -123,6 +122,8 @@ def main(argv: list[str]) -> int:
         exporter.scan()
         sys.stdout.buffer.write(exporter.exposition.body())
         return 0
+    from exporters.core.server import ExporterServer, parse_listen  # not needed by --once
+
     try:
         host, port = parse_listen(args.listen, DEFAULT_PORT)
     except ValueError as exc:

@@ -11,11 +11,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from exporters.core.exposition import Exposition
 from exporters.core.inbox import FileRejected, IngestOutcome
@@ -76,8 +79,53 @@ class Counters:
         self.last_ingest = {k: float(v) for k, v in (state.get("last_ingest") or {}).items()}
 
 
-def _active_frame(meters: np.ndarray, concentrators: np.ndarray, flags: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({"meter": meters, "concentrator": concentrators, "flag": flags.astype(np.int64)})
+@dataclass
+class FlagRows:
+    """Active (meter, concentrator, flag) rows. Names are object arrays that share their `str` objects
+    with the state they came from, so taking rows copies references, never text."""
+
+    meters: np.ndarray
+    concentrators: np.ndarray
+    flags: np.ndarray  # index into the catalog's meter flags
+
+    @classmethod
+    def empty(cls) -> FlagRows:
+        return cls(np.empty(0, dtype=object), np.empty(0, dtype=object), np.empty(0, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.flags)
+
+    def take(self, rows: np.ndarray) -> FlagRows:
+        return FlagRows(self.meters[rows], self.concentrators[rows], self.flags[rows])
+
+    @classmethod
+    def concat(cls, parts: list[FlagRows]) -> FlagRows:
+        if not parts:
+            return cls.empty()
+        return cls(
+            np.concatenate([p.meters for p in parts]),
+            np.concatenate([p.concentrators for p in parts]),
+            np.concatenate([p.flags for p in parts]).astype(np.int64),
+        )
+
+
+@dataclass
+class MeterRows:
+    """The meters of the newest SWE file: the concentrator of each one's last row (an index into
+    `concentrator_names`) and its row count."""
+
+    meters: np.ndarray
+    concentrator: np.ndarray
+    concentrator_names: np.ndarray
+    rows: np.ndarray
+
+    @classmethod
+    def empty(cls) -> MeterRows:
+        nothing = np.empty(0, dtype=object)
+        return cls(nothing, np.empty(0, dtype=np.int64), nothing, np.empty(0, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 def _last_per_key(keys: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
@@ -85,6 +133,22 @@ def _last_per_key(keys: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
     order = np.argsort(timestamps, kind="stable")[::-1]
     _, first = np.unique(keys[order], return_index=True)
     return order[first]
+
+
+def _first(keys: np.ndarray, limit: int) -> np.ndarray:
+    """Indices of the `limit` smallest rows of `keys` (a sort key per row: a tuple of label arrays,
+    the first an int64 array), in that order, comparing the other arrays only among the rows that the
+    first one cannot separate. Nothing is computed for the rows beyond the limit but their first key."""
+    primary = keys[0]
+    if limit <= 0:
+        return np.empty(0, dtype=np.int64)
+    cut = np.partition(primary, limit - 1)[limit - 1]
+    rows = np.flatnonzero(primary <= cut)
+    table = pa.table({f"k{i}": pa.array(k[rows]) for i, k in enumerate(keys)})
+    order = pc.select_k_unstable(
+        table, limit, sort_keys=[(f"k{i}", "ascending") for i in range(len(keys))]
+    ).to_numpy()
+    return rows[order]
 
 
 class SmmePlusSource:
@@ -110,10 +174,9 @@ class SmmePlusSource:
         self._inventory_signature: tuple | None = None
         self.files_rejected: Mapping[str, int] = Counter()
         self.up: dict[str, int] = {k.name: 0 for k in kinds.KINDS}
-        empty = _active_frame(np.empty(0, object), np.empty(0, object), np.empty(0, np.int64))
-        self.swe_active = empty
-        self.msw_active = empty
-        self.swe_meters = pd.DataFrame({"meter": [], "concentrator": [], "rows": []})
+        self.swe_active = FlagRows.empty()
+        self.msw_active = FlagRows.empty()
+        self.swe_meters = MeterRows.empty()
         self.csw = pd.DataFrame({"csw": [], "reachable": [], "timestamp": []}, index=pd.Index([]))
         self._lock = threading.RLock()
         self._per_meter = np.array([f.per_meter for f in self.flags], dtype=bool)
@@ -161,41 +224,31 @@ class SmmePlusSource:
 
     # -- the kinds --------------------------------------------------------------------------------
     def _ingest_swe(self, path: Path, replay: bool) -> tuple[int, Counter[str]]:
-        batch = readers.read_swe(path, self.cat)
-        owned = self.shard.mask(batch.concentrators)
-        nflags = len(self.flags)
-        meter_codes, meter_names = pd.factorize(batch.meters)
-        keys = meter_codes.astype(np.int64) * nflags + batch.flags
-        last = _last_per_key(keys, batch.timestamps)
-        last = last[batch.active[last]]
-        last = last[owned[last]]
-        self.swe_active = _active_frame(batch.meters[last], batch.concentrators[last], batch.flags[last])
-        rows_per_meter = np.bincount(meter_codes, minlength=len(meter_names))
-        concentrator_of = np.empty(len(meter_names), dtype=object)
-        concentrator_of[meter_codes] = batch.concentrators  # the meter's concentrator in its last row
-        swe_meters = pd.DataFrame(
-            {
-                "meter": np.asarray(meter_names, dtype=object),
-                "concentrator": concentrator_of,
-                "rows": rows_per_meter,
-            }
+        day = readers.read_swe(path, self.cat)
+        owned = self.shard.mask(day.concentrators)  # per concentrator
+        shown = np.flatnonzero(day.newest_active & owned[day.newest_concentrator])
+        self.swe_active = FlagRows(
+            day.meters[day.newest_meter[shown]],
+            day.concentrators[day.newest_concentrator[shown]],
+            day.newest_flag[shown],
         )
         # a meter (and all its rows) goes with the concentrator of its last row, as in the unsharded fold
-        self.swe_meters = swe_meters if self.shard.whole else swe_meters[self.shard.mask(concentrator_of)]
+        mine = np.flatnonzero(owned[day.meter_concentrator])
+        self.swe_meters = MeterRows(
+            day.meters[mine], day.meter_concentrator[mine], day.concentrators, day.meter_rows[mine]
+        )
+        events = day.events * owned[:, None]
         if not replay:
-            mine = slice(None) if self.shard.whole else owned
-            conc_codes, conc_names = pd.factorize(batch.concentrators[mine])
-            pairs = conc_codes.astype(np.int64) * nflags + batch.flags[mine]
-            pair, n = np.unique(pairs, return_counts=True)
+            conc, flag = np.nonzero(events)
             self.counters.add(
                 "meter_events",
                 {
-                    (conc_names[p // nflags], self.flags[p % nflags].acronym): c
-                    for p, c in zip(pair.tolist(), n.tolist(), strict=True)
+                    (day.concentrators[c], self.flags[f].acronym): n
+                    for c, f, n in zip(conc.tolist(), flag.tolist(), events[conc, flag].tolist(), strict=True)
                 },
             )
         self.publish_meters(count_dropped=not replay)
-        return int(owned.sum()), batch.rejected
+        return int(events.sum()), day.rejected
 
     def _ingest_msw(self, path: Path, replay: bool) -> tuple[int, Counter[str]]:
         batch = readers.read_msw(path)
@@ -208,10 +261,8 @@ class SmmePlusSource:
             bits = (batch.words[flag.word][newest] >> flag.bit) & 1
             rows = newest[bits == 1]
             if len(rows):
-                parts.append(
-                    _active_frame(batch.meters[rows], batch.concentrators[rows], np.full(len(rows), i))
-                )
-        self.msw_active = pd.concat(parts, ignore_index=True) if parts else self.msw_active.iloc[0:0]
+                parts.append(FlagRows(batch.meters[rows], batch.concentrators[rows], np.full(len(rows), i)))
+        self.msw_active = FlagRows.concat(parts)
         if not replay:
             unlisted: Counter[tuple[str, str]] = Counter()
             for word in readers.WORDS:
@@ -325,27 +376,34 @@ class SmmePlusSource:
             inv.loaded_at,
         )
 
-    def active_flags(self) -> pd.DataFrame:
-        """Union of the newest SWE and status-word states: one row per (meter, flag)."""
+    def active_flags(self) -> FlagRows:
+        """Union of the newest SWE and status-word states: one row per (meter, flag), the SWE row first."""
         frames = [f for f in (self.swe_active, self.msw_active) if len(f)]
-        if not frames:
-            return self.swe_active.iloc[0:0]
-        if len(frames) == 1:
-            return frames[0]
-        both = pd.concat(frames, ignore_index=True)
-        return both.drop_duplicates(["meter", "flag"], keep="first")
+        if len(frames) < 2:
+            return frames[0] if frames else FlagRows.empty()
+        both = FlagRows.concat(frames)
+        meter_codes, _meters = pd.factorize(both.meters)
+        _keys, first = np.unique(meter_codes * len(self.flags) + both.flags, return_index=True)
+        return both.take(np.sort(first))
+
+    def per_meter_rows(self, active: FlagRows) -> tuple[FlagRows, int]:
+        """The per-meter flag rows to expose, at most the limit: the most severe first, then by
+        concentrator, meter and flag; and how many were left out. The rows past the limit are ranked by
+        severity and concentrator only: no series, label or string comparison is made for them."""
+        per_meter = active.take(np.flatnonzero(self._per_meter[active.flags]))
+        limit = self.per_meter_series_limit
+        if len(per_meter) <= limit:
+            return per_meter, 0
+        conc_codes, concs = pd.factorize(per_meter.concentrators)
+        conc_rank = np.empty(len(concs), dtype=np.int64)
+        conc_rank[np.argsort(np.asarray(concs, dtype=object), kind="stable")] = np.arange(len(concs))
+        primary = self._severity[per_meter.flags] * max(len(concs), 1) + conc_rank[conc_codes]
+        kept = _first((primary, per_meter.meters, per_meter.flags), limit)
+        return per_meter.take(kept), len(per_meter) - len(kept)
 
     def publish_meters(self, count_dropped: bool) -> None:
         active = self.active_flags()
-        per_meter = active[self._per_meter[active["flag"].to_numpy()]] if len(active) else active
-        if len(per_meter) > self.per_meter_series_limit:
-            ranked = per_meter.assign(rank=self._severity[per_meter["flag"].to_numpy()]).sort_values(
-                ["rank", "concentrator", "meter", "flag"], kind="stable"
-            )
-            kept = ranked.iloc[: self.per_meter_series_limit]
-            dropped = len(per_meter) - len(kept)
-        else:
-            kept, dropped = per_meter, 0
+        kept, dropped = self.per_meter_rows(active)
         if dropped and count_dropped:
             self.counters.add("series_dropped", {(FLAG_ACTIVE_METRIC,): dropped})
             log.warning(

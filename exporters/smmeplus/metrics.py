@@ -20,7 +20,7 @@ from .inventory import Inventory
 from .shard import Shard
 
 if TYPE_CHECKING:
-    from .fold import Counters
+    from .fold import Counters, FlagRows, MeterRows
 
 
 def catalog_families(cat: Catalogs) -> list[MetricFamily]:
@@ -73,9 +73,9 @@ def inventory_families(inventory: Inventory) -> list[MetricFamily]:
 def meter_families(
     flags: Sequence[MeterFlag],
     inventory: Inventory,
-    active: pd.DataFrame,
-    per_meter: pd.DataFrame,
-    swe_meters: pd.DataFrame,
+    active: FlagRows,
+    per_meter: FlagRows,
+    swe_meters: MeterRows,
 ) -> list[MetricFamily]:
     acronyms = np.array([f.acronym for f in flags], dtype=object)
     with_flag = gauge(
@@ -85,15 +85,9 @@ def meter_families(
         ["concentrator", "comuna", "flag"],
     )
     if len(active):
-        grouped = active.groupby(["concentrator", "flag"], sort=True).size()
-        concentrators = grouped.index.get_level_values(0).to_numpy(dtype=object)
+        (concentrators, flag), count = _count_by((active.concentrators, active.flags))
         with_flag.add_columns(
-            [
-                concentrators,
-                inventory.concentrator_comuna(concentrators),
-                acronyms[grouped.index.get_level_values(1).to_numpy()],
-            ],
-            grouped.to_numpy().tolist(),
+            [concentrators, inventory.concentrator_comuna(concentrators), acronyms[flag]], count
         )
     flag_active = gauge(
         "smmc_meter_flag_active",
@@ -103,8 +97,7 @@ def meter_families(
     )
     if len(per_meter):
         flag_active.add_columns(
-            [per_meter["meter"], per_meter["concentrator"], acronyms[per_meter["flag"].to_numpy()]],
-            [1] * len(per_meter),
+            [per_meter.meters, per_meter.concentrators, acronyms[per_meter.flags]], [1] * len(per_meter)
         )
     with_events = gauge(
         "smmc_meters_with_events",
@@ -117,15 +110,42 @@ def meter_families(
         ["comuna", "measured_at_td"],
     )
     if len(swe_meters):
-        comuna, td = inventory.meter_comuna_and_td(
-            swe_meters["meter"].to_numpy(dtype=object), swe_meters["concentrator"].to_numpy(dtype=object)
-        )
-        frame = pd.DataFrame({"comuna": comuna, "td": td, "rows": swe_meters["rows"].to_numpy()})
-        grouped = frame.groupby(["comuna", "td"], sort=True)["rows"].agg(["size", "sum"])
-        labels = [grouped.index.get_level_values(0), grouped.index.get_level_values(1)]
-        with_events.add_columns(labels, grouped["size"].to_numpy().tolist())
-        events.add_columns(labels, grouped["sum"].to_numpy().tolist())
+        if len(inventory.meters):  # a meter's comuna and TD split come from the meter inventory
+            concentrators = swe_meters.concentrator_names[swe_meters.concentrator]
+            comuna, td = inventory.meter_comuna_and_td(swe_meters.meters, concentrators)
+            meters, rows = np.ones(len(swe_meters), dtype=np.int64), swe_meters.rows
+        else:  # its concentrator's comuna, TD unknown ("false"): counted per concentrator first
+            names = swe_meters.concentrator_names
+            meters = np.bincount(swe_meters.concentrator, minlength=len(names))
+            rows = np.bincount(swe_meters.concentrator, weights=swe_meters.rows, minlength=len(names))
+            present = np.flatnonzero(meters)
+            names, meters, rows = names[present], meters[present], rows[present]
+            comuna, td = inventory.concentrator_comuna(names), np.full(len(names), "false", dtype=object)
+        labels, meter_count = _count_by((comuna, td), weights=meters)
+        _labels, row_count = _count_by((comuna, td), weights=rows)
+        with_events.add_columns(labels, meter_count)
+        events.add_columns(labels, row_count)
     return [with_flag, flag_active, with_events, events]
+
+
+def _count_by(
+    columns: tuple[np.ndarray, ...], weights: np.ndarray | None = None
+) -> tuple[list[np.ndarray], list[int]]:
+    """Rows (or the sum of `weights`) per distinct combination of the label columns, sorted by the
+    labels as a pandas group-by would: counted on integer codes, each distinct label compared once."""
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    uniques = []
+    for column in columns:
+        codes, values = pd.factorize(column, sort=True)
+        key = key * max(len(values), 1) + codes
+        uniques.append(np.asarray(values, dtype=object) if values.dtype == object else np.asarray(values))
+    groups, inverse = np.unique(key, return_inverse=True)
+    totals = np.bincount(inverse.reshape(-1), weights=weights, minlength=len(groups))
+    labels = []
+    for values in reversed(uniques):
+        labels.append(values[groups % max(len(values), 1)])
+        groups = groups // max(len(values), 1)
+    return labels[::-1], totals.astype(np.int64).tolist()
 
 
 def csw_families(cat: Catalogs, inventory: Inventory, csw: pd.DataFrame) -> list[MetricFamily]:

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import compress
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from exporters.core.inbox import FileRejected
-from exporters.core.tabular import TableError, parse_timestamps, read_table
+from exporters.core.tabular import BLOCK_BYTES, TableError, TableStream, parse_timestamps, read_table
 from smmc.catalogs import CatalogError, Catalogs
 
 from .kinds import CSW, CSW_PIVOT_HEADER, HPE, LPE, MSW, SWE, TECHNICAL, Kind, canonical_columns
@@ -64,7 +67,7 @@ class Column:
 class Rejections:
     """Accumulates row rejections: a row is counted once, under the first reason that hits it."""
 
-    def __init__(self, n: int, initial: Counter[str] | None = None) -> None:
+    def __init__(self, n: int, initial: Mapping[str, int] | None = None) -> None:
         self.bad = np.zeros(n, dtype=bool)
         self.counts: Counter[str] = Counter(initial or {})
 
@@ -155,14 +158,21 @@ def _truthy(value: str) -> int:
 
 # -- SWE: meter events and alarms ------------------------------------------------------------------
 @dataclass
-class SweBatch:
-    rows: int
+class SweDay:
+    """An SWE file folded: per meter, per (meter, flag) and per (concentrator, flag), never per row."""
+
+    rows: int  # rows kept
     rejected: Counter[str]
-    meters: np.ndarray  # per row, meter name
-    concentrators: np.ndarray  # per row
-    flags: np.ndarray  # per row, index into the catalog's meter flags
-    active: np.ndarray  # per row, bool
-    timestamps: np.ndarray  # per row, epoch seconds
+    concentrators: np.ndarray  # object: concentrator names
+    meters: np.ndarray  # object: names of the meters with a kept row
+    meter_rows: np.ndarray  # per meter: its kept rows
+    meter_concentrator: np.ndarray  # per meter: index of the concentrator of its last row in the file
+    events: np.ndarray  # (concentrator, flag) -> kept rows
+    # the newest row of each (meter, flag): by date, the later row in the file on a tie
+    newest_meter: np.ndarray
+    newest_flag: np.ndarray
+    newest_concentrator: np.ndarray
+    newest_active: np.ndarray  # bool
 
 
 def swe_flag_resolver(cat: Catalogs) -> Callable[[str, str], int]:
@@ -185,37 +195,273 @@ def swe_flag_resolver(cat: Catalogs) -> Callable[[str, str], int]:
     return resolve
 
 
-def read_swe(path, cat: Catalogs) -> SweBatch:
-    frame, malformed = load_frame(path, SWE)
-    n = len(frame)
-    rej = Rejections(n, malformed)
-    meter, conc = Column.of(frame["meter"]), Column.of(frame["concentrator"])
-    rej.reject(meter.map(lambda v: v == "", bool) | conc.map(lambda v: v == "", bool), "missing_field")
-    types, descriptions = Column.of(frame["type"]), Column.of(frame["description"])
-    pair_codes, pairs = pd.factorize(types.codes * max(len(descriptions.uniques), 1) + descriptions.codes)
+def read_swe(path, cat: Catalogs, block_size: int = BLOCK_BYTES) -> SweDay:
+    """Stream an SWE file block by block into a `SweDay`: memory grows with the meters and
+    concentrators it names, not with its rows."""
+    stream, columns = open_stream(path, SWE, block_size)
     resolve = swe_flag_resolver(cat)
-    nd = max(len(descriptions.uniques), 1)
-    pair_flag = np.array(
-        [resolve(types.uniques[p // nd], descriptions.uniques[p % nd]) for p in pairs], dtype=np.int64
-    )
-    flags = pair_flag[pair_codes] if len(pair_flag) else np.empty(n, dtype=np.int64)
-    rej.reject(flags < 0, "unknown_flag")
-    active = Column.of(frame["isactive"]).map(_truthy, np.int8)
-    rej.reject(active < 0, "bad_isactive")
-    ts = Column.of(frame["date"]).timestamps()
-    rej.reject(np.isnan(ts), "bad_date")
-    keep = rej.keep
-    kept = int(keep.sum())
-    _require_rows(SWE, n, kept, rej.counts)
-    return SweBatch(
-        rows=kept,
-        rejected=rej.counts,
-        meters=meter.values()[keep],
-        concentrators=conc.values()[keep],
-        flags=flags[keep],
-        active=active[keep] == 1,
-        timestamps=ts[keep],
-    )
+    fold = stream.fold(lambda: SweFold(columns, resolve, len(cat.meter_flags)))
+    rejected = _stream_rejections(stream)
+    return fold.finish(rejected)
+
+
+def open_stream(path, kind: Kind, block_size: int = BLOCK_BYTES) -> tuple[TableStream, dict[str, int]]:
+    """The file's block stream and the position of each canonical column, or `FileRejected`."""
+    try:
+        stream = TableStream(path, block_size=block_size)
+    except TableError as exc:
+        raise FileRejected("unreadable", str(exc)) from exc
+    except UnicodeDecodeError as exc:
+        raise FileRejected("bad_encoding", str(exc)) from exc
+    columns = _dedupe(canonical_columns(stream.header))
+    missing = sorted(kind.required - set(columns))
+    if missing:
+        raise FileRejected(
+            "wrong_header",
+            f"a {kind.name} file needs column(s) {', '.join(missing)}; "
+            f"its header is {_printable(', '.join(stream.header))}",
+        )
+    return stream, {c: i for i, c in enumerate(columns)}
+
+
+def _stream_rejections(stream: TableStream) -> Counter[str]:
+    rejected: Counter[str] = Counter()
+    if stream.rows_malformed:
+        rejected["malformed"] = stream.rows_malformed
+    if stream.rows_line_break:
+        rejected[SPANNING_LINES] = stream.rows_line_break
+    return rejected
+
+
+def _encode(column: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Codes and distinct values of a string column, values stripped of surrounding blanks."""
+    encoded = pc.dictionary_encode(column)
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    uniques = encoded.dictionary
+    stripped = pc.utf8_trim_whitespace(uniques)
+    if not stripped.equals(uniques):
+        again = pc.dictionary_encode(stripped)
+        codes = again.indices.to_numpy(zero_copy_only=False).astype(np.int64)[codes]
+        uniques = again.dictionary
+    return codes, uniques
+
+
+class _Lookup:
+    """A per-file cache: each distinct string is looked up (or parsed) once, whatever block it is in."""
+
+    def __init__(self, fn: Callable[[list[str]], list], dtype: object) -> None:
+        self.fn, self.dtype, self.seen = fn, dtype, {}
+
+    def __call__(self, uniques: pa.Array) -> np.ndarray:
+        values = uniques.to_pylist()
+        new = [v for v in values if v not in self.seen]
+        if new:
+            self.seen.update(zip(new, self.fn(new), strict=True))
+        return np.array([self.seen[v] for v in values], dtype=self.dtype)
+
+
+class _Names:
+    """Distinct names numbered in order of first appearance, across blocks."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+
+    def __call__(self, uniques: pa.Array) -> np.ndarray:
+        """The number of each of a block's distinct names, numbering the new ones."""
+        ids, names = self.ids, uniques.to_pylist()
+        known = list(filter(ids.__contains__, names))  # C-level lookups; few in a file sorted by meter
+        start = len(ids)
+        if not known:
+            ids.update(zip(names, range(start, start + len(names)), strict=True))
+            return np.arange(start, start + len(names), dtype=np.int64)
+        old = pc.is_in(uniques, value_set=pa.array(known, type=pa.string()))
+        old = old.to_numpy(zero_copy_only=False)
+        out = np.empty(len(names), dtype=np.int64)
+        new = np.flatnonzero(~old)
+        ids.update(zip(compress(names, (~old).tolist()), range(start, start + len(new)), strict=True))
+        out[new] = np.arange(start, start + len(new))
+        seen = np.flatnonzero(old)
+        out[seen] = [ids[names[i]] for i in seen.tolist()]
+        return out
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def names(self) -> np.ndarray:
+        return np.array(list(self.ids), dtype=object)
+
+
+def _grow(array: np.ndarray, size: int) -> np.ndarray:
+    if size <= len(array):
+        return array
+    out = np.zeros(max(size, 2 * len(array)), dtype=array.dtype)
+    out[: len(array)] = array
+    return out
+
+
+class SweFold:
+    """Folds SWE blocks, in file order, into per-meter and per-(meter, flag) state (see `SweDay`)."""
+
+    def __init__(self, columns: dict[str, int], resolve: Callable[[str, str], int], nflags: int) -> None:
+        self.columns = columns
+        self.nflags = nflags
+        self.total = 0
+        self.kept = 0
+        self.rejected: Counter[str] = Counter()
+        self.meter_names, self.concentrator_names = _Names(), _Names()
+        self.types, self.descriptions = _Names(), _Names()
+        self.pair_flag: dict[tuple[int, int], int] = {}
+        self.resolve = resolve
+        self.truthy = _Lookup(lambda vs: [_truthy(v) for v in vs], np.int8)
+        self.dates = _Lookup(lambda vs: parse_timestamps(pd.Series(vs, dtype=object)).tolist(), np.float64)
+        self.meter_rows = np.zeros(0, dtype=np.int64)
+        self.meter_concentrator = np.zeros(0, dtype=np.int64)
+        self.events = np.zeros(0, dtype=np.int64)  # concentrator * nflags + flag
+        # the newest row per (meter, flag), sorted by key = meter * nflags + flag
+        self.keys = np.zeros(0, dtype=np.int64)
+        self.ts = np.zeros(0, dtype=np.float64)
+        self.conc = np.zeros(0, dtype=np.int64)
+        self.active = np.zeros(0, dtype=bool)
+        self.size = 0  # of those arrays, the part in use (they grow by doubling)
+
+    def _column(self, batch: pa.RecordBatch, name: str) -> tuple[np.ndarray, pa.Array]:
+        return _encode(batch.column(self.columns[name]))
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        n = batch.num_rows
+        self.total += n
+        rej = Rejections(n)
+        m_codes, m_uniques = self._column(batch, "meter")
+        c_codes, c_uniques = self._column(batch, "concentrator")
+        empty_m = pc.equal(m_uniques, "").to_numpy(zero_copy_only=False)
+        empty_c = pc.equal(c_uniques, "").to_numpy(zero_copy_only=False)
+        rej.reject(empty_m[m_codes] | empty_c[c_codes], "missing_field")
+        flags = self._flags(batch)
+        rej.reject(flags < 0, "unknown_flag")
+        a_codes, a_uniques = self._column(batch, "isactive")
+        active = self.truthy(a_uniques)[a_codes]
+        rej.reject(active < 0, "bad_isactive")
+        d_codes, d_uniques = self._column(batch, "date")
+        ts = self.dates(d_uniques)[d_codes]
+        rej.reject(np.isnan(ts), "bad_date")
+        self.rejected.update(rej.counts)
+        keep = np.flatnonzero(rej.keep)
+        if not len(keep):
+            return
+        self.kept += len(keep)
+        local = m_codes[keep]  # the block's own meter numbers (its distinct names)
+        ids = self.meter_names(m_uniques)  # -> the file's
+        conc = self.concentrator_names(c_uniques)[c_codes[keep]]
+        flags, active = flags[keep], active[keep] == 1
+        nflags = self.nflags
+        # every step below is linear in the block's rows: counts, and "last" and "newest" as maxima of
+        # row positions, never a sort of the rows
+        self.events = _grow(self.events, len(self.concentrator_names) * nflags)
+        self.events += np.bincount(conc * nflags + flags, minlength=len(self.events))
+        self.meter_rows = _grow(self.meter_rows, len(self.meter_names))
+        self.meter_concentrator = _grow(self.meter_concentrator, len(self.meter_names))
+        self.meter_rows[ids] += np.bincount(local, minlength=len(ids))
+        last = np.full(len(ids), -1, dtype=np.int64)
+        np.maximum.at(last, local, np.arange(len(local)))
+        named = np.flatnonzero(last >= 0)
+        self.meter_concentrator[ids[named]] = conc[last[named]]
+        # the newest row of each (meter, flag): the greatest (date rank, position)
+        dates = self.dates(d_uniques)
+        _distinct, rank = np.unique(np.nan_to_num(dates, nan=-np.inf), return_inverse=True)
+        order = rank.reshape(-1)[d_codes[keep]] * len(local) + np.arange(len(local))
+        seen_flags = np.flatnonzero(np.bincount(flags, minlength=nflags))
+        flag_slot = np.zeros(nflags, dtype=np.int64)
+        flag_slot[seen_flags] = np.arange(len(seen_flags))
+        slots = local * len(seen_flags) + flag_slot[flags]
+        best = np.full(len(ids) * len(seen_flags), -1, dtype=np.int64)
+        np.maximum.at(best, slots, order)
+        present = np.flatnonzero(best >= 0)
+        rows = best[present] % len(local)
+        keys = ids[present // len(seen_flags)] * nflags + seen_flags[present % len(seen_flags)]
+        by_key = np.argsort(keys)
+        rows = rows[by_key]
+        self._fold_newest(keys[by_key], ts[keep][rows], conc[rows], active[rows])
+
+    def _flags(self, batch: pa.RecordBatch) -> np.ndarray:
+        t_codes, t_uniques = self._column(batch, "type")
+        d_codes, d_uniques = self._column(batch, "description")
+        t_ids, d_ids = self.types(t_uniques), self.descriptions(d_uniques)
+        types, descriptions = t_uniques.to_pylist(), d_uniques.to_pylist()
+        width = max(len(d_uniques), 1)
+        combined = t_codes * width + d_codes
+        if len(t_uniques) * width <= 4 * len(combined) + 1024:  # the pairs seen, without a sort
+            pair_codes = np.flatnonzero(np.bincount(combined, minlength=len(t_uniques) * width))
+            pairs = np.zeros(len(t_uniques) * width, dtype=np.int64)
+            pairs[pair_codes] = np.arange(len(pair_codes))
+            pairs = pairs[combined]
+        else:
+            pair_codes, pairs = np.unique(combined, return_inverse=True)
+        resolved = np.empty(len(pair_codes), dtype=np.int64)
+        for i, p in enumerate(pair_codes.tolist()):
+            key = (int(t_ids[p // width]), int(d_ids[p % width]))
+            flag = self.pair_flag.get(key)
+            if flag is None:
+                flag = self.pair_flag[key] = self.resolve(types[p // width], descriptions[p % width])
+            resolved[i] = flag
+        return resolved[pairs.reshape(-1)]
+
+    def _fold_newest(
+        self, block_keys: np.ndarray, ts: np.ndarray, conc: np.ndarray, active: np.ndarray
+    ) -> None:
+        """The block's newest row per key (`block_keys` sorted, distinct; the block's rows are later than
+        every row folded before) replaces the state's row of that key unless the state's is newer."""
+        size = self.size
+        at = np.searchsorted(self.keys[:size], block_keys)
+        found = at < size
+        found[found] = self.keys[at[found]] == block_keys[found]
+        newer = found.copy()
+        newer[found] = ts[found] >= self.ts[at[found]]
+        target = at[newer]
+        self.ts[target], self.conc[target], self.active[target] = ts[newer], conc[newer], active[newer]
+        new = np.flatnonzero(~found)
+        if not len(new):
+            return
+        # keys past the last one (a meter first seen in this block) are appended; others inserted
+        tail = new[at[new] == size]
+        middle = new[at[new] < size]
+        if len(middle):
+            where = at[middle]
+            self.keys = np.insert(self.keys[:size], where, block_keys[middle])
+            self.ts = np.insert(self.ts[:size], where, ts[middle])
+            self.conc = np.insert(self.conc[:size], where, conc[middle])
+            self.active = np.insert(self.active[:size], where, active[middle])
+            size += len(middle)
+        end = size + len(tail)
+        self.keys, self.ts = _grow(self.keys, end), _grow(self.ts, end)
+        self.conc, self.active = _grow(self.conc, end), _grow(self.active, end)
+        self.keys[size:end], self.ts[size:end] = block_keys[tail], ts[tail]
+        self.conc[size:end], self.active[size:end] = conc[tail], active[tail]
+        self.size = end
+
+    def finish(self, rejected: Counter[str]) -> SweDay:
+        rejected.update(self.rejected)
+        _require_rows(SWE, self.total, self.kept, rejected)
+        size, nflags = len(self.meter_names), self.nflags
+        rows = self.meter_rows[:size]
+        with_rows = np.flatnonzero(rows)  # a meter named only by rejected rows is not a meter of the day
+        renumber = np.full(size, -1, dtype=np.int64)
+        renumber[with_rows] = np.arange(len(with_rows))
+        concentrators = self.concentrator_names.names()
+        return SweDay(
+            rows=self.kept,
+            rejected=rejected,
+            concentrators=concentrators,
+            meters=self.meter_names.names()[with_rows],
+            meter_rows=rows[with_rows],
+            meter_concentrator=self.meter_concentrator[with_rows],
+            events=_grow(self.events, len(concentrators) * nflags)[: len(concentrators) * nflags].reshape(
+                len(concentrators), nflags
+            ),
+            newest_meter=renumber[self.keys[: self.size] // nflags],
+            newest_flag=self.keys[: self.size] % nflags,
+            newest_concentrator=self.conc[: self.size],
+            newest_active=self.active[: self.size],
+        )
 
 
 # -- MeterStatusWords: four 16-bit words per meter -------------------------------------------------

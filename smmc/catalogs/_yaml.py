@@ -19,7 +19,7 @@ from .errors import CatalogError
 SOURCE = "_source_file"
 
 
-class _StrictLoader(yaml.SafeLoader):
+class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's parser when built with it
     """SafeLoader that refuses duplicate mapping keys instead of silently keeping the last one."""
 
 
