@@ -21,6 +21,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("rules",), "smmc.rules.cli", "generate, check and test the Prometheus rules and Alertmanager config"),
     (("dashboards",), "smmc.dashboards.cli", "generate and check the Grafana Control Room dashboards"),
     (("k8s",), "smmc.k8s.cli", "generate, check and validate the Kubernetes / prometheus-operator manifests"),
+    (("stack",), "smmc.stack.cli", "the whole stack as local processes, no Docker (up, status, scenario)"),
 ]
 
 
