@@ -44,6 +44,7 @@ __all__ = [
     "REPO_ROOT",
     "generate_rules",
     "load_yaml",
+    "render_actions",
     "render_grafana_provisioning",
     "rewrite_alertmanager_config",
     "rewrite_prometheus_config",
@@ -193,6 +194,16 @@ def generate_rules(out_dir: Path, scale: float = 1.0, root: Path = REPO_ROOT) ->
         path.write_text(text, encoding="utf-8")
         written.append(path)
     return written
+
+
+def render_actions(source: Path, out: Path, scale: float) -> Path:
+    """The receiver's action map with each action type's `cooldown_seconds` divided by `scale` like the
+    rules' `for:` (30 min -> 1 s at 1800): a compressed stack repeats its incidents within seconds."""
+    config = load_yaml(source)
+    for spec in (config.get("action_types") or {}).values():
+        if isinstance(spec, dict) and spec.get("cooldown_seconds"):
+            spec["cooldown_seconds"] = scaled_for(float(spec["cooldown_seconds"]), scale)
+    return write_yaml(out, config)
 
 
 def render_grafana_provisioning(source: Path, out: Path, prometheus_url: str, dashboards_dir: Path) -> Path:

@@ -485,12 +485,16 @@ class LocalStack:
         for name in ("SMMC_JIRA_USER", "SMMC_NOC_CHAT_WEBHOOK_URL"):
             if self.env.get(name):
                 env[name] = self.env[name]
+        actions = self.root / cfg.ACTIONS_YML
+        if self.timing.time_scale != 1:
+            scale = self.timing.time_scale
+            actions = cfg.render_actions(actions, self.workdir / "receiver" / "actions.yml", scale)
         self.spawn_smmc(
             "receiver",
             [
                 "receiver",
                 "--config",
-                str(self.root / cfg.ACTIONS_YML),
+                str(actions),
                 "--db",
                 f"sqlite:///{self.workdir / 'receiver.sqlite'}",
                 "--listen",
