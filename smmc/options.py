@@ -81,6 +81,27 @@ class OptionParser(argparse.ArgumentParser):
 
     def add_argument(self, *flags: Any, env: str | None = None, **kwargs: Any) -> argparse.Action:
         """`env`: the variable (default: prefix + option name); "" for an option with no variable."""
+        return self._add(super().add_argument, flags, env, kwargs)
+
+    def add_argument_group(self, *args: Any, **kwargs: Any) -> Any:
+        return self._route(super().add_argument_group(*args, **kwargs))
+
+    def add_mutually_exclusive_group(self, **kwargs: Any) -> Any:
+        return self._route(super().add_mutually_exclusive_group(**kwargs))
+
+    def _route(self, group: Any) -> Any:
+        """A group's options follow the convention too."""
+        original = group.add_argument
+
+        def add_argument(*flags: Any, env: str | None = None, **kwargs: Any) -> argparse.Action:
+            return self._add(original, flags, env, kwargs)
+
+        group.add_argument = add_argument
+        return group
+
+    def _add(
+        self, add: Callable[..., argparse.Action], flags: tuple[Any, ...], env: str | None, kwargs: dict
+    ) -> argparse.Action:
         is_option = bool(flags) and isinstance(flags[0], str) and flags[0].startswith("-")
         action_name = kwargs.get("action")
         if (
@@ -89,7 +110,7 @@ class OptionParser(argparse.ArgumentParser):
             or env == ""
             or (env is None and self.env_prefix is None)
         ):
-            return super().add_argument(*flags, **kwargs)
+            return add(*flags, **kwargs)
         long_flag = next((f for f in flags if f.startswith("--")), flags[0])
         variable = env or env_name(self.env_prefix or "", long_flag)
         raw = self.environ.get(variable)
@@ -105,7 +126,7 @@ class OptionParser(argparse.ArgumentParser):
             else:
                 kwargs["default"] = EnvValue(raw, variable)
         kwargs["help"] = self._help(kwargs.get("help"), variable, default, is_bool)
-        action = super().add_argument(*flags, **kwargs)
+        action = add(*flags, **kwargs)
         self.env_of[action.dest] = variable
         if raw is not None and raw != "":
             if action_name == "append" and action.type is not None:
@@ -187,6 +208,16 @@ def url_with_scheme(text: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// URL")
     return text
+
+
+def log_level(text: str) -> str:
+    """A logging level name (debug, info, warning, error, critical), upper-cased."""
+    name = text.strip().upper()
+    if name not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a log level (debug, info, warning, error, critical)"
+        )
+    return name
 
 
 def positive_int(text: str) -> int:
