@@ -78,10 +78,30 @@ class OptionParser(argparse.ArgumentParser):
         self._env_bools: list[argparse.Action] = []
         self._env_choices: list[argparse.Action] = []
         self._env_lists: list[argparse.Action] = []
+        for parent in kwargs.get("parents") or ():  # their actions are shared: so is what to check
+            if isinstance(parent, OptionParser):
+                self.env_of.update(parent.env_of)
+                self._env_bools += parent._env_bools
+                self._env_choices += parent._env_choices
+                self._env_lists += parent._env_lists
 
     def add_argument(self, *flags: Any, env: str | None = None, **kwargs: Any) -> argparse.Action:
         """`env`: the variable (default: prefix + option name); "" for an option with no variable."""
         return self._add(super().add_argument, flags, env, kwargs)
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        """Subcommands share the command's prefix unless given their own `env_prefix`."""
+        action = super().add_subparsers(**kwargs)
+        original = action.add_parser
+
+        def add_parser(name: str, **kw: Any) -> Any:
+            if issubclass(action._parser_class, OptionParser):
+                kw.setdefault("env_prefix", self.env_prefix)
+                kw.setdefault("environ", self.environ)
+            return original(name, **kw)
+
+        action.add_parser = add_parser  # type: ignore[method-assign]
+        return action
 
     def add_argument_group(self, *args: Any, **kwargs: Any) -> Any:
         return self._route(super().add_argument_group(*args, **kwargs))
@@ -263,4 +283,13 @@ def writable_dir(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"{text}: cannot create it ({exc.strerror})") from exc
     if not os.access(path, os.W_OK):
         raise argparse.ArgumentTypeError(f"{text}: not writable")
+    return path
+
+
+def writable_file(text: str) -> Path:
+    """A file to write: not a directory, in a directory that exists (or can be created) and is writable."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: is a directory, not a file")
+    writable_dir(str(path.parent) if str(path.parent) else ".")
     return path

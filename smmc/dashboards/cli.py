@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 from smmc import dashboards
+from smmc.options import OptionParser
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _parser() -> OptionParser:
+    parser = OptionParser(
         prog="smmc dashboards",
+        env_prefix="SMMC_DASHBOARDS_",
         description="Generate and check the Grafana Control Room dashboards (smmc/dashboards/).",
     )
     sub = parser.add_subparsers(dest="command", required=True)

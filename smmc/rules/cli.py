@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from smmc.options import OptionParser
 from smmc.repo import REPO_ROOT
 from smmc.rules import checks, render
 from smmc.rules.model import RulesError, load
@@ -21,7 +21,7 @@ def _generate(root: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="smmc rules", description=__doc__)
+    parser = OptionParser(prog="smmc rules", env_prefix="SMMC_RULES_", description=__doc__)
     parser.add_argument(
         "--root", type=Path, default=REPO_ROOT, help="repository root (default: this checkout)"
     )
