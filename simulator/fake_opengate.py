@@ -608,7 +608,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--inventory", help="concentrators.csv: one router per concentrator (coherent fleet)")
     p.add_argument("--seed", type=int, default=1, help="fleet seed")
     p.add_argument(
-        "--api-key", env="", help="accepted X-ApiKey (default: env OPENGATE_API_KEY, else a random key)"
+        "--api-key", env="OPENGATE_API_KEY", help="accepted X-ApiKey (default: a random key, printed)"
     )
     p.add_argument(
         "--no-rebase", action="store_true", help="serve the fleet's dates as they are, not moved to now"

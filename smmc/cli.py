@@ -79,18 +79,16 @@ def main(argv: list[str] | None = None) -> int:
     prefix = _group(args)
     if prefix:
         rest = args[len(prefix) :]
-        asked = not rest or rest[0] in {"-h", "--help", "help"}
-        if asked and rest:
+        group = " ".join(("smmc", *prefix))
+        if rest and rest[0] in {"-h", "--help", "help"}:
             print(_usage(prefix))
             return 0
-        what = (
-            f"{' '.join(prefix)} needs a command"
-            if not rest
-            else f"unknown command {' '.join((*prefix, rest[0]))!r}"
-        )
-        print(f"smmc: {what}\n\n{_usage(prefix)}", file=sys.stderr)
+        if not rest:
+            print(f"{group} needs a command\n\n{_usage(prefix)}", file=sys.stderr)
+            return 2
+        print(f"smmc: unknown command {' '.join((*prefix, rest[0]))!r} (see {group} --help)", file=sys.stderr)
         return 2
-    print(f"smmc: unknown command {' '.join(args[:2])!r}\n\n{_usage()}", file=sys.stderr)
+    print(f"smmc: unknown command {args[0]!r} (see smmc --help)", file=sys.stderr)
     return 2
 
 

@@ -149,7 +149,7 @@ class OptionParser(argparse.ArgumentParser):
         action = add(*flags, **kwargs)
         self.env_of[action.dest] = variable
         if raw is not None and raw != "":
-            if action_name == "append" and action.type is not None:
+            if action_name == "append" and (action.type is not None or action.choices is not None):
                 self._env_lists.append(action)
             elif is_bool:
                 self._env_bools.append(action)
@@ -187,9 +187,13 @@ class OptionParser(argparse.ArgumentParser):
                     converted.append(value)
                     continue
                 try:
-                    converted.append(action.type(value))  # type: ignore[misc]
+                    item = action.type(value) if action.type is not None else value  # type: ignore[misc]
                 except argparse.ArgumentTypeError as exc:
                     self.error(f"argument {'/'.join(action.option_strings)}: {exc}")
+                if action.choices is not None and item not in action.choices:
+                    choices = ", ".join(map(str, action.choices))
+                    self.error(f"${value.variable}: {str(value)!r} is not one of: {choices}")
+                converted.append(item)
             setattr(ns, action.dest, converted)
         for action in self._env_choices:
             value = getattr(ns, action.dest, None)

@@ -50,6 +50,9 @@ def main(argv: list[str]) -> int:
         for uid, title, expr in dashboards.panel_queries(include_optional=args.include_optional):
             print(json.dumps({"dashboard": uid, "panel": title, "expr": expr}))
         return 0
+    if not args.dir.is_dir():
+        print(f"smmc dashboards check: --dir {args.dir}: no such directory", file=sys.stderr)
+        return 2
     problems = dashboards.stale(args.dir)
     if problems:
         problems.append(f"run `{dashboards.GENERATE}` and commit grafana/dashboards/")

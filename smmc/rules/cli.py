@@ -37,5 +37,5 @@ def main(argv: list[str]) -> int:
             return _generate(args.root)
         return checks.run_all(args.root, skip=set(args.skip), out=sys.stdout)
     except RulesError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"smmc rules {args.command}: {exc}", file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -41,7 +42,7 @@ def default_dir() -> Path:
 def _port_pair(text: str) -> tuple[str, int]:
     name, sep, port = text.partition("=")
     if not sep or not port.isdigit():
-        raise ValueError(f"{text!r}: want SERVICE=PORT")
+        raise argparse.ArgumentTypeError(f"{text!r}: want SERVICE=PORT")
     return name.strip(), int(port)
 
 
