@@ -7,12 +7,16 @@ from pathlib import Path
 
 from smmc.options import OptionParser
 from smmc.repo import REPO_ROOT
-from smmc.rules import checks, render
+from smmc.rules import checks, render, validate
 from smmc.rules.model import RulesError, load
 
 
 def _generate(root: Path) -> int:
     rs = load(root)
+    problem = validate.first_problem(rs)
+    if problem is not None:
+        print(f"smmc rules generate: rules/thresholds.yml: {problem}; nothing written", file=sys.stderr)
+        return 1
     changed = render.artifacts(rs, root).write()
     for line in changed:
         print(line)
