@@ -3,6 +3,7 @@ everything else is the repository's configuration. Pure functions: nothing is st
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,46 @@ def test_real_sources_map_compose_data_paths_to_the_host_directory(tmp_path: Pat
     assert (paths.opengate_url, paths.organization, paths.fleet) == ("https://opengate.example", "org", None)
     with pytest.raises(StackError, match="SMMC_SMMEPLUS_INBOX"):
         RealSources({**env, "SMMC_SMMEPLUS_INBOX": ""}).start(None)  # type: ignore[arg-type]
+
+
+def test_scenario_switches_the_control_file_of_any_simulator_directory(tmp_path: Path) -> None:
+    """`smmc stack scenario NAME on|off --data DIR`: also the compose stack's way (DIR = /data)."""
+    import subprocess
+
+    from smmc.stack.processes import smmc_command
+
+    def scenario(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*smmc_command(), "stack", "scenario", *args, "--data", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    control = tmp_path / "scenarios"
+    assert scenario("grid-outage", "on").returncode == 0
+    assert scenario("sim-suspended", "on").returncode == 0
+    assert control.read_text() == "grid-outage\nsim-suspended\n"
+    listing = scenario("--list")
+    assert re.search(r"grid-outage\s+on", listing.stdout) and re.search(
+        r"garbage-input\s+off", listing.stdout
+    )
+    assert scenario("grid-outage", "off").returncode == 0
+    assert control.read_text() == "sim-suspended\n"
+    unknown = scenario("no-such-scenario", "on")
+    assert unknown.returncode == 2 and "unknown scenario 'no-such-scenario'" in unknown.stderr
+    assert control.read_text() == "sim-suspended\n"
+
+
+def test_the_stack_code_imports_neither_the_simulator_nor_the_tests() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, smmc.stack.cli, smmc.stack.launcher, smmc.stack.config, smmc.stack.servers; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('simulator', 'tests', 'e2e')); "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -142,7 +143,8 @@ def test_stack_up_runs_everything_a_scenario_reaches_the_receiver_and_sigterm_le
 
         status = _smmc("stack", "status", "--dir", str(workdir))
         assert status.returncode == 0, status.stdout + status.stderr
-        assert f"{len(expected)} of {len(expected)} up" in status.stdout
+        assert f"{len(expected) + 1} of {len(expected) + 1} up" in status.stdout  # and the simulator
+        assert re.search(r"simulator\s+running", status.stdout), status.stdout
 
         switched = _smmc("stack", "scenario", "grid-outage", "on", "--dir", str(workdir))
         assert switched.returncode == 0, switched.stderr

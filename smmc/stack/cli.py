@@ -277,7 +277,17 @@ def _status(workdir: Path) -> int:
         if answer != "up":
             down += 1
         print(f"  {name:<14} {answer:<24} {url}")
-    print(f"{len(services) - down} of {len(services)} up")
+    total = len(services)
+    if state and ln.pid_alive(state.get("pid")):
+        # the processes without an HTTP endpoint (the simulator): alive or not
+        for name, pid in (state.get("processes") or {}).items():
+            if name in services:
+                continue
+            total += 1
+            alive = ln.pid_alive(pid)
+            down += not alive
+            print(f"  {name:<14} {'running' if alive else 'exited':<24} pid {pid}")
+    print(f"{total - down} of {total} up")
     return 0 if down == 0 else 1
 
 
