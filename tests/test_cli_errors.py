@@ -206,6 +206,12 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
         {"SMMC_RECEIVER_WORKER_THREADS": "abc"},
         "$SMMC_RECEIVER_WORKER_THREADS",
     ),
+    (
+        "receiver url scheme",
+        ["receiver", "--check-config"],
+        {"SMMC_JIRA_URL": "jira.example:8080"},
+        "$SMMC_JIRA_URL",
+    ),
     ("receiver listen", ["receiver", "--listen", "nowhere"], {}, "nowhere"),
     ("fake jira token file", ["fake", "jira", "--token-file", NOPE], {}, NOPE),
     ("fake jira listen env", ["fake", "jira"], {"SMMC_FAKE_JIRA_LISTEN": "127.0.0.1:port"}, "port"),
@@ -398,3 +404,13 @@ def test_pyproject_license_is_an_spdx_string() -> None:
     assert project["project"]["license"] == "Apache-2.0"
     # the SPDX string form needs setuptools 77 (older ones read only the deprecated table)
     assert any(r.replace(" ", "").startswith("setuptools>=77") for r in project["build-system"]["requires"])
+
+
+def test_k8s_check_prints_a_line_per_step_before_its_verdict() -> None:
+    result = run("k8s", "check")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    steps = [line for line in lines if line.startswith("== ")]
+    assert [s.split()[1] for s in steps] == ["render", "compare", "validate"], lines
+    assert lines.index(steps[-1]) < len(lines) - 1  # the verdict comes after the last step
+    assert "schema problem(s)" in lines[-1]
