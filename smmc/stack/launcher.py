@@ -39,6 +39,9 @@ from .servers import (
 )
 
 STATE_FILE = "stack.json"
+# the env file's variables a child process gets; the stack's own secrets go to files (ensure_secret)
+PASSED_ENV = ("SMMC_",)
+NOT_PASSED_ENV = frozenset({"SMMC_RECEIVER_TOKEN"})
 
 
 @dataclass(frozen=True)
@@ -226,6 +229,8 @@ class RealSources:
         if not value:
             raise StackError(f"SMMC_SIMULATOR=off but {key} is not set (the env file names the real sources)")
         data = self.env.get("SMMC_SOURCE_DATA", "").strip()
+        if "://" in value:
+            return value
         if data and (value == "/data" or value.startswith("/data/")):
             return str(Path(data) / value[len("/data") :].lstrip("/"))
         return value
@@ -237,9 +242,7 @@ class RealSources:
         paths = SourcePaths(
             inbox=Path(self._path("SMMC_SMMEPLUS_INBOX")),
             inventory=Path(self._path("SMMC_SMMEPLUS_INVENTORY")),
-            report=self._path("SMMC_CLOUDERA_REPORT")
-            if "://" not in self.env.get("SMMC_CLOUDERA_REPORT", "")
-            else self.env["SMMC_CLOUDERA_REPORT"],
+            report=self._path("SMMC_CLOUDERA_REPORT"),  # a URL is kept as it is
             schedule=Path(self._path("SMMC_CLOUDERA_SCHEDULE")),
             organization=self.env.get("SMMC_OPENGATE_ORGANIZATION", "enel_chile"),
             opengate_url=url,
@@ -346,7 +349,14 @@ class LocalStack:
         self.on_progress(name, text)
 
     def spawn_smmc(self, name: str, args: list[str], env: Mapping[str, str] | None = None) -> None:
-        self.group.spawn(name, [*smmc_command(), *args], env=env, cwd=self.root)
+        """An `smmc` child with the env file's variables (as compose hands `.env` to its services):
+        each command reads its own, e.g. SMMC_CLOUDERA_TOKEN; what the command line sets wins."""
+        passed = {
+            k: v
+            for k, v in self.env.items()
+            if k.startswith(PASSED_ENV) and k not in NOT_PASSED_ENV and v != ""
+        }
+        self.group.spawn(name, [*smmc_command(), *args], env={**passed, **(env or {})}, cwd=self.root)
 
     def url(self, name: str) -> str:
         return self.services[name].url
