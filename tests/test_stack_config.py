@@ -280,3 +280,30 @@ def test_the_stack_code_imports_neither_the_simulator_nor_the_tests() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_grafana_runs_with_the_rendered_provisioning_and_the_generated_password(tmp_path: Path) -> None:
+    from smmc.stack.servers import grafana_argv, grafana_env, grafana_home
+
+    # an upstream tarball: bin/grafana beside conf/defaults.ini
+    home = tmp_path / "grafana-11"
+    (home / "bin").mkdir(parents=True)
+    (home / "conf").mkdir()
+    (home / "conf" / "defaults.ini").write_text("")
+    (home / "bin" / "grafana").write_text("")
+    assert grafana_home(str(home / "bin" / "grafana")) == home
+    assert grafana_argv(str(home / "bin" / "grafana"), home) == [
+        str(home / "bin" / "grafana"),
+        "server",
+        f"--homepath={home}",
+    ]
+    assert grafana_argv("/usr/sbin/grafana-server", home)[1:] == [f"--homepath={home}"]
+    env = grafana_env(tmp_path / "g", 3333, tmp_path / "prov", tmp_path / "pw", tmp_path / "meters.json")
+    assert env["GF_SERVER_HTTP_ADDR"] == "127.0.0.1" and env["GF_SERVER_HTTP_PORT"] == "3333"
+    assert env["GF_PATHS_PROVISIONING"] == str(tmp_path / "prov")
+    assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"] == str(tmp_path / "pw")
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    # the compose service's settings, so the two stacks behave alike
+    compose = load_yaml(cfg.REPO_ROOT / "docker-compose.yml")["services"]["grafana"]["environment"]
+    for key in ("GF_USERS_ALLOW_SIGN_UP", "GF_AUTH_ANONYMOUS_ENABLED", "GF_ANALYTICS_REPORTING_ENABLED"):
+        assert env[key] == compose[key]
