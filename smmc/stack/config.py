@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-from smmc.rules.model import REPO_ROOT
+from smmc.repo import REPO_ROOT
 
 PROMETHEUS_YML = Path("prometheus") / "prometheus.yml"
 ALERTMANAGER_YML = Path("alertmanager") / "alertmanager.yml"
