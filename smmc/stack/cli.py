@@ -148,9 +148,9 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise _Interrupted(signal.Signals(signum).name)
 
 
-def _env(args: object, root: Path) -> dict[str, str]:
+def _env(args: argparse.Namespace, root: Path) -> dict[str, str]:
     """The env file's variables (the checkout's .env by default), overridden by the process' own."""
-    env_file: Path | None = getattr(args, "env_file", None)
+    env_file: Path | None = args.env_file
     if env_file is None and (root / ".env").is_file():
         env_file = root / ".env"
     values = read_env_file(env_file) if env_file is not None else {}
@@ -175,12 +175,12 @@ def _print_table(stack: ln.LocalStack) -> None:
     )
 
 
-def _up(args: object) -> int:
+def _up(args: argparse.Namespace) -> int:
     from .config import REPO_ROOT
 
     root = REPO_ROOT
     env = _env(args, root)
-    workdir: Path = args.dir  # type: ignore[attr-defined]
+    workdir: Path = args.dir
     state = ln.read_state(workdir)
     if state and ln.pid_alive(state.get("pid")) and state.get("pid") != os.getpid():
         return fail(
@@ -189,16 +189,16 @@ def _up(args: object) -> int:
             1,
         )
     try:
-        overrides = dict(args.port)  # type: ignore[attr-defined]
-        ports = ln.plan_ports(args.port_offset, overrides)  # type: ignore[attr-defined]
+        overrides = dict(args.port)
+        ports = ln.plan_ports(args.port_offset, overrides)
     except StackError as exc:
         return fail(f"{PROG} up", str(exc))
     source: ln.Source
     if _simulator_off(env):
         source = ln.RealSources(env)
     else:
-        source = ln.SimulatorSource(args.meters, args.seed, args.day_seconds)  # type: ignore[attr-defined]
-    scale = float(args.time_scale)  # type: ignore[attr-defined]
+        source = ln.SimulatorSource(args.meters, args.seed, args.day_seconds)
+    scale = float(args.time_scale)
     timing = ln.Timing() if scale == 1 else ln.Timing.compressed(scale)
 
     def progress(name: str, text: str) -> None:
@@ -211,8 +211,8 @@ def _up(args: object) -> int:
         timing=timing,
         root=root,
         env=env,
-        grafana=False if args.no_grafana else None,  # type: ignore[attr-defined]
-        start_timeout=float(args.timeout),  # type: ignore[attr-defined]
+        grafana=False if args.no_grafana else None,
+        start_timeout=float(args.timeout),
         on_progress=progress,
     )
     previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -330,10 +330,10 @@ def switch_scenario(data: Path, name: str, on: bool) -> list[str]:
     return names
 
 
-def _scenario(args: object, parser: OptionParser) -> int:
-    workdir: Path = args.dir  # type: ignore[attr-defined]
+def _scenario(args: argparse.Namespace, parser: OptionParser) -> int:
+    workdir: Path = args.dir
     state = ln.read_state(workdir) or {}
-    data: Path | None = args.data or (Path(state["simulator"]) if state.get("simulator") else None)  # type: ignore[attr-defined]
+    data: Path | None = args.data or (Path(state["simulator"]) if state.get("simulator") else None)
     if data is None:
         data = workdir / "sim"
     if not data.is_dir():
@@ -343,11 +343,11 @@ def _scenario(args: object, parser: OptionParser) -> int:
         )
     known = available_scenarios()
     active = read_control(data / CONTROL_FILE)
-    if args.list:  # type: ignore[attr-defined]
+    if args.list:
         for name in known:
             print(f"{name:<38} {'on' if name in active else 'off'}")
         return 0
-    name, state_word = args.name, args.state  # type: ignore[attr-defined]
+    name, state_word = args.name, args.state
     if not name or not state_word:
         parser.error("scenario wants NAME on|off (or --list)")
     if name not in known and not Path(name).is_file():
