@@ -211,3 +211,20 @@ def test_a_missing_binary_is_one_line_naming_the_packages(workdir: Path, ports: 
     assert "prometheus not found on PATH" in result.stderr
     assert "apt-get install prometheus" in result.stderr and "brew install prometheus" in result.stderr
     assert _processes_mentioning(str(workdir)) == []
+
+
+def test_a_service_failing_at_start_is_one_line_with_its_own_error(
+    workdir: Path, ports: dict[str, int]
+) -> None:
+    env = {**os.environ, "SMMC_JIRA_URL": "jira.example:8080"}  # no scheme: the receiver refuses it
+    result = _smmc("stack", "up", "--dir", str(workdir), "--meters", "30", *_port_args(ports), env=env)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "receiver exited (2)" in result.stderr and "$SMMC_JIRA_URL" in result.stderr
+    assert f"log: {workdir / 'logs' / 'receiver.log'}" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    children = json.loads((workdir / "stack.json").read_text())["processes"]
+    assert "receiver" in children
+    for name, pid in children.items():
+        assert not Path(f"/proc/{pid}").exists(), name
+    assert _processes_mentioning(str(workdir)) == []

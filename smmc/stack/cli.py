@@ -242,10 +242,20 @@ def _up(args: argparse.Namespace) -> int:
         print(f"\n{PROG} up: {exc}: stopping every service", flush=True)
         return 0
     except StackError as exc:
-        first = str(exc).splitlines()[0]
-        print(f"{PROG} up: {first}", file=sys.stderr, flush=True)
-        if len(str(exc).splitlines()) > 1:
-            print(f"{PROG} up: logs in {workdir / 'logs'}", file=sys.stderr, flush=True)
+        dead = stack.died or stack.group.dead()
+        if dead:
+            # the child's own last words (a one-line error, by the commands' convention) and its log
+            p = dead[0]
+            said = p.tail(1).strip() or "(nothing)"
+            print(
+                f"{PROG} up: {p.name} exited ({p.popen.returncode}): {said} (log: {p.log_path})",
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            first = str(exc).splitlines()[0]
+            where = f" (logs in {workdir / 'logs'})" if len(str(exc).splitlines()) > 1 else ""
+            print(f"{PROG} up: {first}{where}", file=sys.stderr, flush=True)
         return 1
     finally:
         # a second signal while stopping must not leave children behind

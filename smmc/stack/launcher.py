@@ -24,6 +24,7 @@ import httpx
 from . import config as cfg
 from .binaries import ALERTMANAGER, GRAFANA, PROMETHEUS
 from .processes import (
+    Process,
     ProcessGroup,
     StackError,
     port_taken,
@@ -318,6 +319,7 @@ class LocalStack:
     paths: SourcePaths | None = field(init=False, default=None)
     dropped_jobs: list[str] = field(init=False, default_factory=list)
     grafana_note: str = field(init=False, default="")
+    died: list[Process] = field(init=False, default_factory=list)  # what failed a start
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir)
@@ -330,6 +332,7 @@ class LocalStack:
         try:
             self._start()
         except BaseException:
+            self.died = self.group.dead()  # before close() stops the others
             self.close()
             raise
         return self
