@@ -10,12 +10,13 @@ from pathlib import Path
 
 from receiver.config import ConfigError, load_config
 from receiver.store import open_store
+from smmc.options import OptionParser, log_level, positive_int
 
 
 def parse_listen(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"--listen wants HOST:PORT, got {text!r}")
+        raise argparse.ArgumentTypeError(f"wants HOST:PORT, got {text!r}")
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
@@ -29,30 +30,25 @@ def read_token(token_file: str | None) -> str | None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="smmc receiver", description=__doc__)
+    parser = OptionParser(prog="smmc receiver", env_prefix="SMMC_RECEIVER_", description=__doc__)
     parser.add_argument("--config", default="alertmanager/actions.yml", help="the action map (YAML)")
     parser.add_argument(
         "--db",
-        default=os.environ.get("SMMC_RECEIVER_DB"),
-        help="database: a SQLite path or sqlite:///PATH (default data/receiver.db), or "
-        "postgresql://... (env SMMC_RECEIVER_DB)",
+        help="database: a SQLite path or sqlite:///PATH (default data/receiver.db), or postgresql://...",
     )
-    parser.add_argument(
-        "--listen",
-        type=parse_listen,
-        default=parse_listen("0.0.0.0:9820"),
-        help="HOST:PORT (default 0.0.0.0:9820)",
-    )
+    parser.add_argument("--listen", type=parse_listen, default="0.0.0.0:9820", help="HOST:PORT")
     parser.add_argument("--token-file", help="file with the webhook bearer token (else $SMMC_RECEIVER_TOKEN)")
-    parser.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024)
-    parser.add_argument("--worker-threads", type=int, default=4, help="dispatch threads (default 4)")
+    parser.add_argument(
+        "--max-body-bytes", type=positive_int, default=4 * 1024 * 1024, help="largest webhook body accepted"
+    )
+    parser.add_argument("--worker-threads", type=positive_int, default=4, help="dispatch threads")
     parser.add_argument(
         "--no-worker",
         action="store_true",
         help="accept and store only; do not dispatch (another replica dispatches)",
     )
     parser.add_argument("--check-config", action="store_true", help="validate the action map and exit")
-    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--log-level", type=log_level, default="INFO", help="logging level")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -235,6 +235,10 @@ def _build(data: dict[str, Any], source: str, env: dict[str, str] | None) -> Con
         base = env_map.get(spec.get("base_url_env") or "", "") or spec.get("base_url")
         if not base:
             raise ConfigError(f"targets.{name}: no base_url (set {spec.get('base_url_env')} or base_url)")
+        if not str(base).startswith(("http://", "https://")):
+            # refused at start: without a scheme every dispatch would fail later, in the log
+            where = f"${spec['base_url_env']}" if env_map.get(spec.get("base_url_env") or "") else "base_url"
+            raise ConfigError(f"targets.{name}: {base!r} ({where}) is not an http:// or https:// URL")
         targets[str(name)] = TargetConfig(
             name=str(name),
             base_url=str(base).rstrip("/"),

@@ -28,6 +28,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from exporters.cloudera.schedule import JobSpec, Schedule, ScheduleError, load_schedule
+from smmc.options import OptionParser, fail, writable_file
 
 EXAMPLE_SCHEDULE = Path(__file__).resolve().parent.parent / "exporters" / "cloudera" / "jobs.example.yml"
 HEADER = ("proceso", "hora_ejecucion", "estado_final", "criticidad")
@@ -135,8 +136,10 @@ def write_report(rows: Sequence[SimulatedRow], path: Path, fmt: str = "csv") -> 
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="smmc simulate cloudera", description="Write a simulated Cloudera job status report."
+    parser = OptionParser(
+        prog="smmc simulate cloudera",
+        env_prefix="SMMC_SIM_CLOUDERA_",
+        description="Write a simulated Cloudera job status report.",
     )
     parser.add_argument("--out", required=True, help="report file to write (replaced atomically)")
     parser.add_argument(
@@ -149,6 +152,10 @@ def main(argv: list[str]) -> int:
         "--schedule", default=str(EXAMPLE_SCHEDULE), help="job schedule (default: the example)"
     )
     args = parser.parse_args(argv)
+    try:
+        writable_file(args.out)
+    except argparse.ArgumentTypeError as exc:
+        return fail("smmc simulate cloudera", f"--out {exc}")
     try:
         schedule = load_schedule(args.schedule)
     except ScheduleError as exc:

@@ -17,12 +17,12 @@ POST /_fake/issues/{key}/status {"status": "Done", "resolved_at": "..."} (close 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import hmac
 import os
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -457,17 +457,32 @@ def _set_status(issue: Issue, status: str, when: float) -> None:
 
 
 def serve_main(argv: list[str], name: str, default_port: int, token_env: str, factory: Any) -> int:
-    parser = argparse.ArgumentParser(prog=f"smmc fake {name}")
+    from exporters.core.server import parse_listen
+    from smmc.options import OptionParser, fail
+
+    prog = f"smmc fake {name}"
+    parser = OptionParser(prog=prog, env_prefix=f"SMMC_FAKE_{name.upper()}_")
     parser.add_argument("--listen", default=f"127.0.0.1:{default_port}", help="HOST:PORT")
     parser.add_argument("--token-file", help=f"file with the accepted token (else ${token_env}; none = open)")
     args = parser.parse_args(argv)
-    host, _, port = args.listen.rpartition(":")
-    token = (
-        Path(args.token_file).read_text().strip() if args.token_file else os.environ.get(token_env) or None
-    )
+    try:
+        host, port = parse_listen(args.listen, default_port)
+        token = (
+            Path(args.token_file).read_text().strip()
+            if args.token_file
+            else os.environ.get(token_env) or None
+        )
+    except (OSError, ValueError) as exc:
+        return fail(prog, str(exc))
     import uvicorn
 
-    uvicorn.run(factory(token=token), host=host or "127.0.0.1", port=int(port), log_level="warning")
+    access = (
+        f"bearer token required ({'--token-file' if args.token_file else '$' + token_env})"
+        if token
+        else "open (no token)"
+    )
+    print(f"fake {name} on http://{host}:{port}: {access}", file=sys.stderr, flush=True)
+    uvicorn.run(factory(token=token), host=host, port=port, log_level="warning")
     return 0
 
 

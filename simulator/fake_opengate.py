@@ -18,7 +18,6 @@ Test and demo controls live under `/_fake/` (no auth; the fake binds to 127.0.0.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -596,16 +595,21 @@ async def _json_body(request: Request, allow_empty: bool = False) -> dict[str, A
 
 def main(argv: list[str]) -> int:
     from exporters.core.server import parse_listen
+    from smmc.options import OptionParser
 
-    p = argparse.ArgumentParser(prog="smmc fake opengate", description="A fake OpenGate North API.")
-    p.add_argument("--listen", default=f"127.0.0.1:{DEFAULT_PORT}")
+    p = OptionParser(
+        prog="smmc fake opengate", env_prefix="SMMC_FAKE_OPENGATE_", description="A fake OpenGate North API."
+    )
+    p.add_argument("--listen", default=f"127.0.0.1:{DEFAULT_PORT}", help="HOST:PORT")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--fleet", help="fleet JSON from `smmc simulate opengate`")
     source.add_argument("--modems", type=int, help="generate a fleet of N routers (default: the seed's 3046)")
     source.add_argument("--fixture", choices=fleets.FIXTURES, help="the seed's named fleet")
     p.add_argument("--inventory", help="concentrators.csv: one router per concentrator (coherent fleet)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--api-key", help="accepted X-ApiKey (default: env OPENGATE_API_KEY, else a random key)")
+    p.add_argument("--seed", type=int, default=1, help="fleet seed")
+    p.add_argument(
+        "--api-key", env="OPENGATE_API_KEY", help="accepted X-ApiKey (default: a random key, printed)"
+    )
     p.add_argument(
         "--no-rebase", action="store_true", help="serve the fleet's dates as they are, not moved to now"
     )

@@ -29,6 +29,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from smmc.options import OptionParser, fail, writable_file
+
 FORMAT = "smmc-opengate-fleet/1"
 DEFAULT_ORGANIZATION = "enel_chile"
 DEFAULT_CHANNEL = "default_channel"
@@ -458,17 +460,26 @@ def rebase(fleet: dict[str, Any], new_reference: datetime) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="smmc simulate opengate", description="Write an OpenGate fleet as JSON.")
+    p = OptionParser(
+        prog="smmc simulate opengate",
+        env_prefix="SMMC_SIM_OPENGATE_",
+        description="Write an OpenGate fleet as JSON.",
+    )
     p.add_argument("--out", default="-", help="output file (default stdout)")
     p.add_argument("--modems", type=int, default=SEED_MODEMS, help=f"routers (default {SEED_MODEMS})")
     p.add_argument("--spare-sims", type=int, help="READY SIMs not in a router (default: the seed's ratio)")
     p.add_argument("--alarms", type=int, help="device alarms (default: the seed's ratio)")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="fleet seed")
     p.add_argument("--reference-time", default=REFERENCE_TIME, help="ISO time the fleet is 'now' at")
-    p.add_argument("--organization", default=DEFAULT_ORGANIZATION)
+    p.add_argument("--organization", default=DEFAULT_ORGANIZATION, help="OpenGate organization")
     p.add_argument("--inventory", help="concentrators.csv: one router per concentrator, same modem id")
     p.add_argument("--fixture", choices=FIXTURES, help="the seed's named fleet")
     args = p.parse_args(argv)
+    if args.out != "-":
+        try:
+            writable_file(args.out)
+        except argparse.ArgumentTypeError as exc:
+            return fail("smmc simulate opengate", f"--out {exc}")
     try:
         placements = placements_from_inventory(args.inventory) if args.inventory else None
         fleet = generate(

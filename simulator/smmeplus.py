@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from smmc.catalogs import Catalogs, load_catalogs
+from smmc.options import OptionParser, fail, positive_int, writable_dir
 
 
 @dataclass(frozen=True)
@@ -677,11 +677,14 @@ def generate_day(
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(
+    p = OptionParser(
         prog="smmc simulate smmeplus",
+        env_prefix="SMMC_SIM_SMMEPLUS_",
         description="Write an inventory and one day of every SMMePlus file kind in the seed's formats.",
     )
-    p.add_argument("--meters", type=int, required=True, help="number of meters (about 50 per concentrator)")
+    p.add_argument(
+        "--meters", type=positive_int, required=True, help="number of meters (about 50 per concentrator)"
+    )
     p.add_argument("--out", required=True, help="output directory (the inventory goes to <out>/inventory/)")
     p.add_argument(
         "--seed", type=int, default=0, help="random seed (the fleet and the day are deterministic)"
@@ -695,9 +698,10 @@ def main(argv: list[str]) -> int:
     )
     p.add_argument("--no-inventory", action="store_true", help="write only the day's files")
     args = p.parse_args(argv)
-    if args.meters < 1:
-        print("smmc simulate smmeplus: --meters must be at least 1", file=sys.stderr)
-        return 2
+    try:
+        writable_dir(args.out)
+    except argparse.ArgumentTypeError as exc:
+        return fail("smmc simulate smmeplus", f"--out {exc}")
     written = generate_day(
         args.out,
         args.meters,

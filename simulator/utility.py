@@ -57,6 +57,7 @@ from simulator import cloudera as cloudera_sim
 from simulator import opengate_fleet
 from simulator import smmeplus as smmeplus_sim
 from simulator.scenarios import Scenario, ScenarioError, load_all, load_scenario
+from smmc.options import OptionParser, fail, positive_int, url_with_scheme, writable_dir
 
 log = logging.getLogger("smmc.simulate.utility")
 
@@ -565,8 +566,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def _scenario_names(args: argparse.Namespace, out: Path) -> list[str]:
-    names = list(args.scenario or [])
-    names += [n.strip() for n in os.environ.get("SMMC_SIM_SCENARIOS", "").split(",") if n.strip()]
+    names = list(args.scenario or [])  # --scenario, or $SMMC_SIM_SCENARIOS (comma separated)
     control = out / CONTROL_FILE
     if control.exists():
         names += [
@@ -582,23 +582,32 @@ def simulator_off() -> bool:
     return os.environ.get("SMMC_SIMULATOR", "on").strip().lower() in ("off", "0", "false", "no")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+def build_parser() -> OptionParser:
+    # the variables are the compose stack's (.env.example): SMMC_SIM_METERS, SMMC_SIM_DAY_SECONDS, ...
+    p = OptionParser(
         prog="smmc simulate utility",
+        env_prefix="SMMC_SIM_",
         description="Write the next day of the whole simulated utility (SMMePlus files and inventory, the "
         "OpenGate fleet, the Cloudera report), with scenarios; with --loop-seconds, a new day every N s.",
     )
-    p.add_argument("--out", required=True, help="output directory (see the module documentation)")
-    p.add_argument("--meters", type=int, required=True, help="meters in the utility (a few to 500000)")
+    p.add_argument("--out", help="output directory (see the module documentation); required")
+    p.add_argument("--meters", type=positive_int, help="meters in the utility (a few to 500000); required")
     p.add_argument("--seed", type=int, default=1, help="the utility is deterministic for a seed")
     p.add_argument(
         "--scenario",
         action="append",
         metavar="NAME",
+        env="SMMC_SIM_SCENARIOS",
         help="switch a scenario on (repeatable; a name from simulator/scenarios/ or a YAML path); "
-        "also $SMMC_SIM_SCENARIOS (comma separated) and the file DIR/scenarios, re-read every day",
+        "the variable is comma separated; also the file DIR/scenarios, re-read every day "
+        "(`smmc stack scenario NAME on` writes it)",
     )
-    p.add_argument("--loop-seconds", type=float, help="emit a new day every N seconds until stopped")
+    p.add_argument(
+        "--loop-seconds",
+        type=float,
+        env="SMMC_SIM_DAY_SECONDS",
+        help="emit a new day every N seconds until stopped",
+    )
     p.add_argument(
         "--start-date",
         type=dt.date.fromisoformat,
@@ -616,20 +625,35 @@ def build_parser() -> argparse.ArgumentParser:
         default=SWE_ROWS_PER_METER,
         help=f"SWE event rows per meter and day (default {SWE_ROWS_PER_METER}, the seed's rate)",
     )
-    p.add_argument("--opengate-fake", metavar="URL", help="push scenario router/SIM states to this fake")
-    p.add_argument("--list-scenarios", action="store_true", help="list the named scenarios and exit")
+    p.add_argument(
+        "--opengate-fake",
+        metavar="URL",
+        type=url_with_scheme,
+        help="push scenario router/SIM states to this fake",
+    )
+    p.add_argument(
+        "--list-scenarios",
+        action="store_true",
+        help="list the named scenarios and exit (nothing else needed)",
+    )
     return p
 
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.list_scenarios:
-        from simulator.scenarios import load_all
-
         for name, scenario in load_all().items():
             print(f"{name:<38} {scenario.description}")
         return 0
+    if args.out is None or args.meters is None:
+        missing = [flag for flag, value in (("--out", args.out), ("--meters", args.meters)) if value is None]
+        parser.error(f"missing {' and '.join(missing)}")
+    try:
+        writable_dir(args.out)
+    except argparse.ArgumentTypeError as exc:
+        return fail("smmc simulate utility", f"--out {exc}")
     stop = threading.Event()
     if args.loop_seconds:
         for sig in (signal.SIGTERM, signal.SIGINT):

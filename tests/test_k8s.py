@@ -86,14 +86,24 @@ def test_service_monitors_keep_the_scrape_jobs_of_prometheus_yml(objects: dict[s
     assert objects["monitors/cloudera.yaml"]["spec"]["endpoints"][0]["honorLabels"] is True
 
 
+def _env(obj: dict[str, Any]) -> dict[str, str]:
+    """A stand-in for each of the container's variables; a URL looks like one (the commands refuse a URL
+    without a scheme)."""
+    container = obj["spec"]["template"]["spec"]["containers"][0]
+    return {
+        e["name"]: f"https://{e['name'].lower()}.invalid" if e["name"].endswith("_URL") else f"<{e['name']}>"
+        for e in container.get("env") or []
+    }
+
+
 def _args(obj: dict[str, Any]) -> list[str]:
     container = obj["spec"]["template"]["spec"]["containers"][0]
-    env = {e["name"]: f"<{e['name']}>" for e in container["env"]}
+    env = _env(obj)
     return [env.get(a[2:-1], a) if a.startswith("$(") else a for a in container["args"]]
 
 
 def test_deployment_arguments_are_accepted_by_the_commands(
-    objects: dict[str, dict[str, Any]], tmp_path: Path
+    objects: dict[str, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from exporters.cloudera.cli import build_parser as cloudera_parser
     from exporters.opengate.cli import build_parser as opengate_parser
@@ -105,9 +115,13 @@ def test_deployment_arguments_are_accepted_by_the_commands(
         ("opengate", opengate_parser),
         ("cloudera", cloudera_parser),
     ):
-        args = _args(objects[f"apps/{key}-deployment.yaml"])
+        deployment = objects[f"apps/{key}-deployment.yaml"]
+        args = _args(deployment)
         assert args[:2] == ["exporter", key]
-        parser().parse_args(args[2:])  # SystemExit on an unknown or missing option
+        with monkeypatch.context() as env:  # the container's variables stand for their options
+            for name, value in _env(deployment).items():
+                env.setenv(name, value)
+            parser().parse_args(args[2:])  # SystemExit on an unknown or missing option
     args = _args(objects["apps/receiver-deployment.yaml"])
     assert args[0] == "receiver"
     # the mounted actions.yml is the ConfigMap's copy: check the receiver accepts that copy

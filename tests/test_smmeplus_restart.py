@@ -110,6 +110,8 @@ def test_the_command_watches_the_inbox_and_survives_sigterm(tmp_path: Path) -> N
     env = dict(
         os.environ,
         SMMC_SMMEPLUS_INBOX=str(inbox),
+        # the inbox does not exist yet: without this the command refuses to start (a mistyped path)
+        SMMC_SMMEPLUS_CREATE_INBOX="1",
         SMMC_SMMEPLUS_STATE_DIR=str(tmp_path / "state"),
         SMMC_SMMEPLUS_LISTEN=f"127.0.0.1:{port}",
         SMMC_SMMEPLUS_SETTLE_SECONDS="0.2",

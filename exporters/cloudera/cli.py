@@ -1,4 +1,4 @@
-"""`smmc exporter cloudera`: the Cloudera job-report exporter (default port 9812).
+"""`smmc exporter cloudera`: the Cloudera job-report exporter.
 
 Every option can also come from the environment (`SMMC_CLOUDERA_*`, see `--help`); a command-line
 option wins over its variable.
@@ -20,6 +20,7 @@ from exporters.cloudera.schedule import ScheduleError, load_schedule
 from exporters.core import durations
 from exporters.core.poller import Poller
 from exporters.core.server import ExporterServer, parse_listen
+from smmc.options import OptionParser, log_level
 
 DEFAULT_PORT = 9812
 log = logging.getLogger("smmc.exporter.cloudera")
@@ -36,71 +37,70 @@ def parse_duration(text: str, allow_zero: bool = False) -> float:
     return seconds
 
 
-def build_parser() -> argparse.ArgumentParser:
-    env = os.environ.get
-    parser = argparse.ArgumentParser(
+def parse_duration_or_zero(text: str) -> float:
+    return parse_duration(text, allow_zero=True)
+
+
+def build_parser() -> OptionParser:
+    parser = OptionParser(
         prog="smmc exporter cloudera",
+        env_prefix="SMMC_CLOUDERA_",
         description="Export the Cloudera job status report (file or URL) and the job schedule as Prometheus "
         "metrics. Scrape it with honor_labels: true (its `job` label is the Cloudera job's name).",
     )
     parser.add_argument(
         "--report",
-        default=env("SMMC_CLOUDERA_REPORT"),
-        help="report file (replaced daily) or http(s) URL; CSV/TSV or JSON [$SMMC_CLOUDERA_REPORT]",
+        required=True,
+        help="report file (replaced daily) or http(s) URL; CSV/TSV or JSON",
     )
     parser.add_argument(
         "--schedule",
-        default=env("SMMC_CLOUDERA_SCHEDULE"),
-        help="job schedule YAML (criticality, deadline, frequency) [$SMMC_CLOUDERA_SCHEDULE]",
+        required=True,
+        help="job schedule YAML (criticality, deadline, frequency)",
     )
     parser.add_argument(
         "--listen",
-        default=env("SMMC_CLOUDERA_LISTEN", f"0.0.0.0:{DEFAULT_PORT}"),
-        help=f"address of /metrics (default 0.0.0.0:{DEFAULT_PORT}) [$SMMC_CLOUDERA_LISTEN]",
+        default=f"0.0.0.0:{DEFAULT_PORT}",
+        help="address of /metrics",
     )
     parser.add_argument(
         "--interval",
         type=parse_duration,
-        default=env("SMMC_CLOUDERA_INTERVAL", "60s"),
-        help="how often to read the report and re-evaluate deadlines (default 60s) [$SMMC_CLOUDERA_INTERVAL]",
+        default="60s",
+        help="how often to read the report and re-evaluate deadlines",
     )
     parser.add_argument(
         "--format",
         choices=("auto", "csv", "json"),
-        default=env("SMMC_CLOUDERA_FORMAT", "auto"),
-        help="report format; auto decides from the name, Content-Type and content [$SMMC_CLOUDERA_FORMAT]",
+        default="auto",
+        help="report format; auto decides from the name, Content-Type and content",
     )
     parser.add_argument(
         "--report-timezone",
-        default=env("SMMC_CLOUDERA_REPORT_TIMEZONE"),
-        help="time zone of the report's naive times (default: the schedule's) "
-        "[$SMMC_CLOUDERA_REPORT_TIMEZONE]",
+        help="time zone of the report's naive times (default: the schedule's)",
     )
     parser.add_argument(
         "--timeout",
         type=parse_duration,
-        default=env("SMMC_CLOUDERA_TIMEOUT", "30s"),
-        help="HTTP timeout for a report URL (default 30s) [$SMMC_CLOUDERA_TIMEOUT]",
+        default="30s",
+        help="HTTP timeout for a report URL",
     )
     parser.add_argument(
         "--token-file",
-        default=env("SMMC_CLOUDERA_TOKEN_FILE"),
-        help="file holding a bearer token for the report URL [$SMMC_CLOUDERA_TOKEN_FILE]; "
-        "or set $SMMC_CLOUDERA_TOKEN",
+        help="file holding a bearer token for the report URL; or set $SMMC_CLOUDERA_TOKEN",
     )
     parser.add_argument(
         "--settle",
-        type=lambda text: parse_duration(text, allow_zero=True),
-        default=env("SMMC_CLOUDERA_SETTLE", "2s"),
-        help="a report file modified less than this ago is read next cycle (default 2s) "
-        "[$SMMC_CLOUDERA_SETTLE]",
+        type=parse_duration_or_zero,
+        default="2s",
+        help="a report file modified less than this ago is read next cycle",
     )
     parser.add_argument(
         "--once",
         action="store_true",
         help="read the report once, print the exposition to stdout and exit (1 when the report is unusable)",
     )
-    parser.add_argument("--log-level", default=env("SMMC_LOG_LEVEL", "INFO"), help="[$SMMC_LOG_LEVEL]")
+    parser.add_argument("--log-level", type=log_level, default="INFO", help="logging level")
     return parser
 
 
@@ -117,10 +117,8 @@ def main(argv: list[str]) -> int:
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if not args.report:
-        parser.error("--report (or $SMMC_CLOUDERA_REPORT) is required")
-    if not args.schedule:
-        parser.error("--schedule (or $SMMC_CLOUDERA_SCHEDULE) is required")
+    if "://" in args.report and not args.report.startswith(("http://", "https://")):
+        parser.error(f"--report {args.report!r}: a URL must be http:// or https://")
     try:
         schedule = load_schedule(args.schedule)
     except ScheduleError as exc:

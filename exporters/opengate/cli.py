@@ -6,7 +6,6 @@ command line, and is never logged.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
@@ -20,23 +19,27 @@ from exporters.core.server import ExporterServer, parse_listen
 from exporters.opengate.config import ConfigError, load_datastreams, parse_duration
 from exporters.opengate.exporter import OpenGateExporter
 from exporters.opengate.read import MAX_PAGE_SIZE, NorthClient
+from smmc.options import OptionParser, log_level, positive_int, url_with_scheme
 
 DEFAULT_PORT = 9811
+PROG = "smmc exporter opengate"
 log = logging.getLogger("smmc.exporter.opengate")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="smmc exporter opengate", description=__doc__)
-    p.add_argument("--url", required=True, help="OpenGate base URL, e.g. https://api.opengate.es")
+def build_parser() -> OptionParser:
+    p = OptionParser(prog=PROG, env_prefix="SMMC_OPENGATE_", description=__doc__)
+    p.add_argument(
+        "--url", required=True, type=url_with_scheme, help="OpenGate base URL, e.g. https://api.opengate.es"
+    )
     p.add_argument("--organization", required=True, help="OpenGate organization whose fleet is watched")
-    p.add_argument("--interval", default="60s", help="poll interval (default 60s)")
+    p.add_argument("--interval", default="60s", help="poll interval")
     p.add_argument("--listen", default=f"0.0.0.0:{DEFAULT_PORT}", help="host:port for /metrics")
     p.add_argument("--api-key-file", help="file holding the API key (else env OPENGATE_API_KEY)")
     p.add_argument("--datastreams", help="site YAML overriding the default datastream ids")
-    p.add_argument("--timeout", default="10s", help="per-request timeout (default 10s)")
-    p.add_argument("--page-size", type=int, default=MAX_PAGE_SIZE, help="rows per page (max 1000)")
-    p.add_argument("--workers", type=int, default=3, help="searches run in parallel (default 3)")
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--timeout", default="10s", help="per-request timeout")
+    p.add_argument("--page-size", type=positive_int, default=MAX_PAGE_SIZE, help="rows per page (max 1000)")
+    p.add_argument("--workers", type=positive_int, default=3, help="searches run in parallel")
+    p.add_argument("--log-level", type=log_level, default="INFO", help="logging level")
     return p
 
 

@@ -3,15 +3,14 @@ Prometheus metrics. Every option also comes from an environment variable SMMC_SM
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
 from smmc.catalogs import CatalogError
+from smmc.options import OptionParser, fail, log_level, non_negative_int
 
 from .exporter import Exporter
 from .fold import DEFAULT_PER_METER_SERIES_LIMIT
@@ -21,69 +20,58 @@ log = logging.getLogger("smmc.exporter.smmeplus")
 
 DEFAULT_PORT = 9810
 ENV_PREFIX = "SMMC_SMMEPLUS_"
+PROG = "smmc exporter smmeplus"
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(ENV_PREFIX + name, default)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+def build_parser() -> OptionParser:
+    p = OptionParser(
         prog="smmc exporter smmeplus",
+        env_prefix=ENV_PREFIX,
         description="Export the SMMePlus head-end's daily files as Prometheus metrics. "
         "Files are dropped into the inbox (write under a temporary name, then rename; see docs/ingest.md).",
     )
-    p.add_argument("--inbox", default=_env("INBOX"), help="directory the head-end files land in [INBOX]")
+    p.add_argument("--inbox", required=True, help="directory the head-end files land in (must exist)")
     p.add_argument(
-        "--inventory",
-        default=_env("INVENTORY"),
-        help="directory with concentrators.csv and meters.csv, or one such file [INVENTORY]",
+        "--create-inbox",
+        action="store_true",
+        help="create the inbox when it does not exist (else a missing inbox is an error: a typo would "
+        "give a healthy exporter with no data)",
     )
-    p.add_argument(
-        "--state-dir",
-        default=_env("STATE_DIR"),
-        help="ledger and processed files (default: <inbox>/.smmc-state) [STATE_DIR]",
-    )
-    p.add_argument("--listen", default=_env("LISTEN", f"0.0.0.0:{DEFAULT_PORT}"), help="host:port [LISTEN]")
+    p.add_argument("--inventory", help="directory with concentrators.csv and meters.csv, or one such file")
+    p.add_argument("--state-dir", help="ledger and processed files (default: <inbox>/.smmc-state)")
+    p.add_argument("--listen", default=f"0.0.0.0:{DEFAULT_PORT}", help="host:port")
     p.add_argument(
         "--per-meter-series-limit",
-        type=int,
-        default=int(_env("PER_METER_SERIES_LIMIT", str(DEFAULT_PER_METER_SERIES_LIMIT))),
-        help="most smmc_meter_flag_active series exposed [PER_METER_SERIES_LIMIT]",
+        type=non_negative_int,
+        default=DEFAULT_PER_METER_SERIES_LIMIT,
+        help="most smmc_meter_flag_active series exposed",
     )
     p.add_argument(
         "--settle-seconds",
         type=float,
-        default=float(_env("SETTLE_SECONDS", "2")),
-        help="a file written in place is read once unchanged for this long [SETTLE_SECONDS]",
+        default=2.0,
+        help="a file written in place is read once unchanged for this long",
     )
-    p.add_argument(
-        "--scan-interval",
-        type=float,
-        default=float(_env("SCAN_INTERVAL", "2")),
-        help="seconds between inbox scans [SCAN_INTERVAL]",
-    )
+    p.add_argument("--scan-interval", type=float, default=2.0, help="seconds between inbox scans")
     p.add_argument(
         "--shard",
-        default=_env("SHARD", ""),
+        default="",
         metavar="I/N",
         help="expose only the concentrators whose id hashes (crc32) to shard I of N, and the rows without "
-        "a concentrator when I is 0; N exporters with I = 0..N-1 split the fleet [SHARD]",
+        "a concentrator when I is 0; N exporters with I = 0..N-1 split the fleet",
     )
     p.add_argument(
         "--inbox-mode",
         choices=("consume", "shared"),
-        default=_env("INBOX_MODE"),
         help="consume: move each file out of the inbox once taken; shared: leave files in place (several "
-        "shards read one inbox). Default: shared with --shard I/N where N > 1, else consume [INBOX_MODE]",
+        "shards read one inbox). Default: shared with --shard I/N where N > 1, else consume",
     )
     p.add_argument(
         "--once",
         action="store_true",
-        default=_env("ONCE", "") in ("1", "true", "yes"),
-        help="ingest what the inbox holds, print the exposition to stdout and exit [ONCE]",
+        help="ingest what the inbox holds, print the exposition to stdout and exit",
     )
-    p.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"), help="[LOG_LEVEL]")
+    p.add_argument("--log-level", type=log_level, default="INFO", help="logging level")
     return p
 
 
@@ -93,12 +81,18 @@ def main(argv: list[str]) -> int:
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if not args.inbox:
-        print("smmc exporter smmeplus: --inbox (or SMMC_SMMEPLUS_INBOX) is required", file=sys.stderr)
-        return 2
-    if args.per_meter_series_limit < 0:
-        print("smmc exporter smmeplus: --per-meter-series-limit must be >= 0", file=sys.stderr)
-        return 2
+    inbox = Path(args.inbox)
+    if not inbox.is_dir():
+        if inbox.exists():
+            return fail(PROG, f"--inbox {inbox}: not a directory")
+        if not args.create_inbox:
+            return fail(PROG, f"--inbox {inbox}: no such directory (check the path, or pass --create-inbox)")
+        try:
+            inbox.mkdir(parents=True)
+        except OSError as exc:
+            return fail(PROG, f"--inbox {inbox}: cannot create it ({exc.strerror})")
+    if args.inventory and not Path(args.inventory).exists():
+        return fail(PROG, f"--inventory {args.inventory}: no such file or directory")
     try:
         shard = Shard.parse(args.shard)
     except ValueError as exc:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 from smmc import dashboards
+from smmc.options import OptionParser
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _parser() -> OptionParser:
+    parser = OptionParser(
         prog="smmc dashboards",
+        env_prefix="SMMC_DASHBOARDS_",
         description="Generate and check the Grafana Control Room dashboards (smmc/dashboards/).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -49,6 +50,9 @@ def main(argv: list[str]) -> int:
         for uid, title, expr in dashboards.panel_queries(include_optional=args.include_optional):
             print(json.dumps({"dashboard": uid, "panel": title, "expr": expr}))
         return 0
+    if not args.dir.is_dir():
+        print(f"smmc dashboards check: --dir {args.dir}: no such directory", file=sys.stderr)
+        return 2
     problems = dashboards.stale(args.dir)
     if problems:
         problems.append(f"run `{dashboards.GENERATE}` and commit grafana/dashboards/")

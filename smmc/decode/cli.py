@@ -13,18 +13,20 @@ from typing import Any, NoReturn
 
 from smmc.catalogs import OVERRIDE_ENV, CatalogError, InvalidValue, load_catalogs
 from smmc.catalogs.meter import WORD_WIDTH, WORDS
+from smmc.options import OptionParser
 
 from . import render
 
 PROG = "smmc decode"
+ENV_PREFIX = "SMMC_DECODE_"
 
 
 class _UsageError(Exception):
     pass
 
 
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr (exit 2), not a usage block."""
+class _Parser(OptionParser):
+    """The option convention (smmc.options); errors are raised, printed as one line by `main`."""
 
     def error(self, message: str) -> NoReturn:
         raise _UsageError(f"{self.prog}: {message} (see --help)")
@@ -47,15 +49,18 @@ def parse_word(option: str, text: str) -> int:
 
 
 def _parser() -> _Parser:
-    common = _Parser(add_help=False)
+    common = _Parser(add_help=False, env_prefix=ENV_PREFIX)
     common.add_argument("--json", action="store_true", help="print JSON for scripts instead of a table")
     common.add_argument(
         "--catalogs",
         metavar="DIR",
-        help=f"site catalog override directory (default: ${OVERRIDE_ENV}, else none)",
+        env=OVERRIDE_ENV,
+        help="site catalog override directory (default: none)",
     )
     p = _Parser(
-        prog=PROG, description="Decode a meter status word, a CSW, an event code or a work-order error."
+        prog=PROG,
+        env_prefix=ENV_PREFIX,
+        description="Decode a meter status word, a CSW, an event code or a work-order error.",
     )
     sub = p.add_subparsers(
         dest="what", required=True, metavar="{meter,csw,event,wo-error}", parser_class=_Parser

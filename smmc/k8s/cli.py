@@ -19,6 +19,7 @@ import yaml
 
 from smmc.k8s import manifests, render, sources, validate
 from smmc.k8s.alertmanager import ConversionError
+from smmc.options import OptionParser
 from smmc.repo import REPO_ROOT
 
 
@@ -98,10 +99,13 @@ def _write(out_dir: Path, files: dict[str, str], out: TextIO) -> int:
     return 0
 
 
+def _step(text: str) -> None:
+    """A progress line per step of `check`, as `smmc rules check` prints (its slow steps say so)."""
+    print(f"== {text}", flush=True)
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="smmc k8s", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OptionParser(prog="smmc k8s", env_prefix="SMMC_K8S_", description=__doc__)
     parser.add_argument(
         "--root", type=Path, default=REPO_ROOT, help="repository root (default: this checkout)"
     )
@@ -129,14 +133,23 @@ def main(argv: list[str]) -> int:
             return 1 if problems else 0
 
         out_dir = args.out or args.root / render.OUT_DIR
+        checking = args.command == "check"
+        if checking:
+            _step("render the manifests from the repository")
         files = generate_files(args.root, settings_from(args))
-        if args.command == "generate":
+        if not checking:
             return _write(out_dir, files, sys.stdout)
 
+        _step(f"compare {len(files)} files with {out_dir}")
         problems = stale_files(out_dir, files)
         for p in problems:
             print(f"{out_dir}/{p}  (run `smmc k8s generate`)", file=sys.stderr)
-        invalid = validate_paths(sorted(out_dir.rglob("*.yaml")), base=out_dir)
+        paths = sorted(out_dir.rglob("*.yaml"))
+        _step(
+            f"validate {len(paths)} files against the Kubernetes {', '.join(validate.KUBERNETES_VERSIONS)} "
+            "and prometheus-operator schemas (loading the schemas takes a while)"
+        )
+        invalid = validate_paths(paths, base=out_dir)
         for p in invalid:
             print(f"{out_dir}/{p}", file=sys.stderr)
         print(

@@ -304,6 +304,8 @@ def _smmeplus_pod() -> PodParts:
             "0.0.0.0:9810",
             "--inbox",
             "/data/inbox",
+            # a fresh volume has no inbox yet; SMMePlus' producer writes into the one created here
+            "--create-inbox",
             "--inventory",
             "/data/inventory",
             "--state-dir",

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from smmc.rules import lint, render, routing, tools
+from smmc.rules import lint, render, routing, tools, validate
 from smmc.rules.model import RuleSet, load
 
 
@@ -97,9 +97,30 @@ STEPS: list[tuple[str, str, Callable[[RuleSet, Path], list[str]]]] = [
 STEP_NAMES = tuple(s[0] for s in STEPS)
 
 
+def tidy(text: str) -> list[str]:
+    """A tool's report as lines: no blank lines, and a line repeated N times shown once with the count."""
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        if line.strip():
+            counts[line.rstrip()] = counts.get(line.rstrip(), 0) + 1
+    return [line if n == 1 else f"{line}  ({n} times)" for line, n in counts.items()]
+
+
 def run_all(root: Path, skip: set[str], out: TextIO) -> int:
     rs = load(root)
     print(f"rules/thresholds.yml: {len(rs.alerts)} alerts, {len(rs.recording)} recording rules", file=out)
+    broken = list(validate.problems(rs))
+    print(
+        f"{'FAIL' if broken else 'ok':<5} {'parse':<15} PromQL parses, annotation templates render", file=out
+    )
+    for problem in broken:
+        print("      " + problem, file=out)
+    if broken:
+        # every later step would only report the same problems again, some of them misleadingly
+        for name, what, _step in STEPS:
+            print(f"SKIP  {name:<15} {what} (fix the parse problems first)", file=out)
+        print(f"{len(broken)} problem(s): rules/thresholds.yml does not parse", file=out)
+        return 1
     failed = 0
     for name, what, step in STEPS:
         if name in skip:
@@ -115,7 +136,8 @@ def run_all(root: Path, skip: set[str], out: TextIO) -> int:
         status = "ok" if not problems else "FAIL"
         print(f"{status:<5} {name:<15} {what}", file=out, flush=True)
         for p in problems:
-            print("      " + p.replace("\n", "\n      "), file=out)
+            for line in tidy(p):
+                print("      " + line, file=out)
         failed += bool(problems)
     print("all checks passed" if not failed else f"{failed} check(s) failed", file=out)
     return 1 if failed else 0

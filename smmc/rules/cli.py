@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from smmc.options import OptionParser
 from smmc.repo import REPO_ROOT
-from smmc.rules import checks, render
+from smmc.rules import checks, render, validate
 from smmc.rules.model import RulesError, load
 
 
 def _generate(root: Path) -> int:
     rs = load(root)
+    problem = validate.first_problem(rs)
+    if problem is not None:
+        print(f"smmc rules generate: rules/thresholds.yml: {problem}; nothing written", file=sys.stderr)
+        return 1
     changed = render.artifacts(rs, root).write()
     for line in changed:
         print(line)
@@ -21,7 +25,7 @@ def _generate(root: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="smmc rules", description=__doc__)
+    parser = OptionParser(prog="smmc rules", env_prefix="SMMC_RULES_", description=__doc__)
     parser.add_argument(
         "--root", type=Path, default=REPO_ROOT, help="repository root (default: this checkout)"
     )
@@ -37,5 +41,5 @@ def main(argv: list[str]) -> int:
             return _generate(args.root)
         return checks.run_all(args.root, skip=set(args.skip), out=sys.stdout)
     except RulesError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"smmc rules {args.command}: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,635 @@
+"""The whole stack as local processes: the source (the simulator, or real sources), the fakes, the three
+exporters, the receiver, Prometheus, Alertmanager and, when installed, Grafana.
+
+One launcher for `smmc stack up` and the end-to-end tests. What differs between them is passed in: the
+ports (documented defaults, or free ones), the timing (the repository's, or compressed), and the
+source (the simulator as a subprocess, real sources from the env file, or a source the caller writes
+itself). The product never imports the simulator: it runs `smmc simulate utility` and reads the
+directory layout that command documents.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from . import config as cfg
+from .binaries import ALERTMANAGER, GRAFANA, PROMETHEUS
+from .processes import (
+    Process,
+    ProcessGroup,
+    StackError,
+    port_taken,
+    smmc_command,
+    wait_for,
+)
+from .servers import (
+    Alertmanager,
+    Prometheus,
+    grafana_argv,
+    grafana_env,
+    grafana_home,
+)
+
+STATE_FILE = "stack.json"
+# the env file's variables a child process gets; the stack's own secrets go to files (ensure_secret)
+PASSED_ENV = ("SMMC_",)
+NOT_PASSED_ENV = frozenset({"SMMC_RECEIVER_TOKEN"})
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    port: int  # the documented default (README, docs/stack.md; compose uses the same)
+    health: str  # path answering 200 once the service is up
+    what: str
+    login: str = "none"
+
+
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec(
+        "grafana",
+        3000,
+        "/api/health",
+        "Grafana, the Control Room dashboards",
+        "admin / the Grafana admin password",
+    ),
+    ServiceSpec("prometheus", 9090, "/-/ready", "Prometheus (targets, rules, alerts, queries)"),
+    ServiceSpec("alertmanager", 9093, "/-/ready", "Alertmanager (alerts, silences, inhibitions)"),
+    ServiceSpec(
+        "receiver",
+        9820,
+        "/healthz",
+        "the receiver's API (/api/actions, /api/ledger)",
+        "Bearer <receiver token>",
+    ),
+    ServiceSpec("smmeplus", 9810, "/healthz", "SMMePlus exporter /metrics"),
+    ServiceSpec("opengate", 9811, "/healthz", "OpenGate exporter /metrics"),
+    ServiceSpec("cloudera", 9812, "/healthz", "Cloudera exporter /metrics"),
+    ServiceSpec("fake-opengate", 9830, "/_fake/stats", "fake OpenGate North API"),
+    ServiceSpec("fake-jira", 9831, "/_fake/issues", "fake JIRA (/_fake/issues)"),
+    ServiceSpec("fake-smmeplus", 9832, "/_fake/commands", "fake SMMePlus integration (/_fake/commands)"),
+)
+SPECS = {s.name: s for s in SERVICES}
+# the scrape jobs of prometheus/prometheus.yml and the service each one scrapes
+JOB_SERVICE = {
+    "smmeplus": "smmeplus",
+    "opengate": "opengate",
+    "cloudera": "cloudera",
+    "receiver": "receiver",
+    "prometheus": "prometheus",
+    "alertmanager": "alertmanager",
+    "grafana": "grafana",
+}
+
+
+def plan_ports(offset: int = 0, overrides: Mapping[str, int] | None = None) -> dict[str, int]:
+    """Each service's port: its documented default plus `offset`, unless overridden."""
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(SPECS))
+    if unknown:
+        raise StackError(f"unknown service {unknown[0]!r} in --port (services: {', '.join(SPECS)})")
+    ports = {s.name: overrides.get(s.name, s.port + offset) for s in SERVICES}
+    bad = [f"{n}={p}" for n, p in ports.items() if not 0 < p < 65536]
+    if bad:
+        raise StackError(f"port out of range: {bad[0]} (check --port-offset and --port)")
+    return ports
+
+
+def check_ports(ports: Mapping[str, int], names: list[str]) -> None:
+    """One line for the first taken port: the service and the flag that moves it."""
+    for name in names:
+        port = ports[name]
+        if port_taken(port):
+            raise StackError(
+                f"port {port} for {name} is taken (something listens on 127.0.0.1:{port}): "
+                f"use --port {name}=PORT, or --port-offset N to move every port"
+            )
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How fast the stack runs. The default is the repository's; `compressed(N)` divides every rule's
+    `for:` by N (1800: an hour of production time is two seconds) and shortens intervals and timers."""
+
+    time_scale: float = 1.0
+    scrape_interval: str | None = None  # None: prometheus.yml's
+    group_wait: str | None = None  # None: alertmanager.yml's
+    group_interval: str | None = None
+    repeat_interval: str | None = None
+    resend_delay: str | None = None  # Prometheus --rules.alert.resend-delay
+    poll_interval: str = "60s"  # OpenGate and Cloudera exporters
+    scan_interval: str = "2"  # SMMePlus inbox scans (seconds)
+    settle_seconds: str = "2"
+
+    @classmethod
+    def compressed(cls, scale: float) -> Timing:
+        return cls(
+            time_scale=scale,
+            scrape_interval="1s",
+            group_wait="1s",
+            group_interval="2s",
+            resend_delay="1s",
+            poll_interval="1s",
+            scan_interval="0.5",
+            settle_seconds="0.5",
+        )
+
+
+@dataclass
+class SourcePaths:
+    """What the exporters read. `opengate_url` None: the fake OpenGate serving `fleet`."""
+
+    inbox: Path
+    inventory: Path | None
+    report: str
+    schedule: Path | None
+    organization: str
+    fleet: Path | None = None
+    opengate_url: str | None = None
+
+
+class Source(Protocol):
+    """The data the exporters read: written before they start (`start` returns when day 0 is there)."""
+
+    name: str
+
+    def start(self, stack: LocalStack) -> SourcePaths: ...
+
+
+def simulator_paths(out: Path, organization: str) -> SourcePaths:
+    """The directory `smmc simulate utility --out DIR` writes (its module documents the layout)."""
+    return SourcePaths(
+        inbox=out / "smmeplus" / "inbox",
+        inventory=out / "smmeplus" / "inventory",
+        report=str(out / "cloudera" / "report.csv"),
+        schedule=out / "cloudera" / "jobs.yml",
+        organization=organization,
+        fleet=out / "opengate" / "fleet.json",
+    )
+
+
+@dataclass
+class SimulatorSource:
+    """`smmc simulate utility --loop-seconds N` as a child process (the compose stack's `simulator`)."""
+
+    meters: int = 2000
+    seed: int = 1
+    day_seconds: float = 300.0
+    name: str = "simulator"
+
+    def start(self, stack: LocalStack) -> SourcePaths:
+        out = stack.workdir / "sim"
+        stack.spawn_smmc(
+            "simulator",
+            [
+                "simulate",
+                "utility",
+                "--out",
+                str(out),
+                "--meters",
+                str(self.meters),
+                "--seed",
+                str(self.seed),
+                "--loop-seconds",
+                f"{self.day_seconds:g}",
+                "--opengate-fake",
+                stack.services["fake-opengate"].url,
+            ],
+        )
+        # healthy once the first day is written (the compose health check tests the same file)
+        wait_for(
+            lambda: (out / "utility.json").exists(),
+            stack.start_timeout,
+            "the simulator's first day",
+            processes=stack.group,
+        )
+        stack.progress("simulator", f"day 0 written to {out}")
+        fleet = json.loads((out / "opengate" / "fleet.json").read_text(encoding="utf-8"))
+        return simulator_paths(out, str(fleet["organization"]))
+
+
+@dataclass
+class RealSources:
+    """Real sources, read from the same variables the compose stack's `.env` sets. Paths under /data
+    (the compose mount) are taken relative to SMMC_SOURCE_DATA, the host directory compose mounts."""
+
+    env: Mapping[str, str]
+    name: str = "real sources"
+
+    def _path(self, key: str) -> str:
+        value = self.env.get(key, "").strip()
+        if not value:
+            raise StackError(f"SMMC_SIMULATOR=off but {key} is not set (the env file names the real sources)")
+        data = self.env.get("SMMC_SOURCE_DATA", "").strip()
+        if "://" in value:
+            return value
+        if data and (value == "/data" or value.startswith("/data/")):
+            return str(Path(data) / value[len("/data") :].lstrip("/"))
+        return value
+
+    def start(self, stack: LocalStack) -> SourcePaths:
+        url = self.env.get("SMMC_OPENGATE_URL", "").strip()
+        if not url:
+            raise StackError("SMMC_SIMULATOR=off but SMMC_OPENGATE_URL is not set")
+        paths = SourcePaths(
+            inbox=Path(self._path("SMMC_SMMEPLUS_INBOX")),
+            inventory=Path(self._path("SMMC_SMMEPLUS_INVENTORY")),
+            report=self._path("SMMC_CLOUDERA_REPORT"),  # a URL is kept as it is
+            schedule=Path(self._path("SMMC_CLOUDERA_SCHEDULE")),
+            organization=self.env.get("SMMC_OPENGATE_ORGANIZATION", "enel_chile"),
+            opengate_url=url,
+        )
+        if not paths.inbox.is_dir():
+            raise StackError(f"SMMC_SMMEPLUS_INBOX {paths.inbox} is not a directory")
+        return paths
+
+
+@dataclass
+class Service:
+    name: str
+    port: int
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+
+@dataclass
+class Secret:
+    name: str
+    path: Path
+    value: str
+    generated: bool
+    what: str
+
+
+def ensure_secret(directory: Path, name: str, given: str | None, what: str) -> Secret:
+    """A secret file: the given value (it replaces a stored one), else the stored one, else a new one."""
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    path = directory / name
+    generated = False
+    if given:
+        value = given
+    elif path.exists() and path.read_text(encoding="utf-8").strip():
+        return Secret(name, path, path.read_text(encoding="utf-8").strip(), False, what)
+    else:
+        value = secrets.token_urlsafe(24)
+        generated = True
+    tmp = path.with_name(f".{name}.part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(value)
+    os.replace(tmp, path)
+    return Secret(name, path, value, generated, what)
+
+
+@dataclass
+class LocalStack:
+    """Start with `start()`, stop with `close()` (every process group, whatever happened)."""
+
+    workdir: Path
+    ports: Mapping[str, int]
+    source: Source
+    timing: Timing = field(default_factory=Timing)
+    root: Path = cfg.REPO_ROOT
+    env: Mapping[str, str] = field(default_factory=dict)  # the env file's variables (real sources, tokens)
+    grafana: bool | None = None  # None: when a Grafana binary is installed
+    start_timeout: float = 120.0
+    on_progress: Callable[[str, str], None] = lambda name, text: None
+    check_ports_free: bool = True
+    group: ProcessGroup = field(init=False)
+    services: dict[str, Service] = field(init=False)
+    secrets: dict[str, Secret] = field(init=False, default_factory=dict)
+    prometheus: Prometheus | None = field(init=False, default=None)
+    alertmanager: Alertmanager | None = field(init=False, default=None)
+    paths: SourcePaths | None = field(init=False, default=None)
+    dropped_jobs: list[str] = field(init=False, default_factory=list)
+    grafana_note: str = field(init=False, default="")
+    died: list[Process] = field(init=False, default_factory=list)  # what failed a start
+
+    def __post_init__(self) -> None:
+        self.workdir = Path(self.workdir)
+        self.group = ProcessGroup(self.workdir)
+        self.services = {name: Service(name, port) for name, port in self.ports.items()}
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        try:
+            self._start()
+        except BaseException:
+            self.died = self.group.dead()  # before close() stops the others
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        for client in (self.prometheus, self.alertmanager):
+            if client is not None:
+                client.close()
+        try:
+            self.group.close()
+        finally:
+            self._write_state(running=False)
+
+    # -- helpers --------------------------------------------------------------------------------------
+
+    def progress(self, name: str, text: str) -> None:
+        self.on_progress(name, text)
+
+    def spawn_smmc(self, name: str, args: list[str], env: Mapping[str, str] | None = None) -> None:
+        """An `smmc` child with the env file's variables (as compose hands `.env` to its services):
+        each command reads its own, e.g. SMMC_CLOUDERA_TOKEN; what the command line sets wins."""
+        passed = {
+            k: v
+            for k, v in self.env.items()
+            if k.startswith(PASSED_ENV) and k not in NOT_PASSED_ENV and v != ""
+        }
+        self.group.spawn(name, [*smmc_command(), *args], env={**passed, **(env or {})}, cwd=self.root)
+
+    def url(self, name: str) -> str:
+        return self.services[name].url
+
+    @property
+    def token(self) -> str:
+        return self.secrets["receiver-token"].value
+
+    def _wait_healthy(self, name: str, started: float) -> None:
+        spec = SPECS[name]
+        url = f"{self.url(name)}{spec.health}"
+
+        def ok() -> bool:
+            return httpx.get(url, timeout=2.0).status_code == 200
+
+        wait_for(ok, self.start_timeout, f"{name} at {url}", interval=0.2, processes=self.group)
+        self.progress(name, f"up at {self.url(name)} ({time.monotonic() - started:.1f} s)")
+
+    def _use_grafana(self) -> str | None:
+        if self.grafana is False:
+            self.grafana_note = "not started (--no-grafana)"
+            return None
+        binary = GRAFANA.find()
+        if binary is None:
+            if self.grafana:
+                GRAFANA.require()
+            self.grafana_note = f"not started: {GRAFANA.missing()}"
+            return None
+        return binary
+
+    # -- the start sequence ---------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        started = time.monotonic()
+        # missing programs and taken ports are found before anything starts
+        PROMETHEUS.require()
+        ALERTMANAGER.require()
+        grafana_binary = self._use_grafana()
+        wanted = [s.name for s in SERVICES if s.name != "grafana" or grafana_binary]
+        if self.check_ports_free:
+            check_ports(self.ports, wanted)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._make_secrets()
+        self._write_state(running=True)
+
+        self.spawn_smmc("fake-jira", ["fake", "jira", "--listen", self.services["fake-jira"].address])
+        self.spawn_smmc(
+            "fake-smmeplus", ["fake", "smmeplus", "--listen", self.services["fake-smmeplus"].address]
+        )
+        self.paths = paths = self.source.start(self)
+        fake_og = ["fake", "opengate", "--listen", self.services["fake-opengate"].address]
+        if paths.fleet is not None and paths.fleet.exists():
+            fake_og += ["--fleet", str(paths.fleet)]
+        self.spawn_smmc(
+            "fake-opengate", fake_og, env={"OPENGATE_API_KEY": self.secrets["opengate_api_key"].value}
+        )
+        self._start_exporters(paths)
+        self._start_receiver()
+        for name in (
+            "fake-jira",
+            "fake-smmeplus",
+            "fake-opengate",
+            "smmeplus",
+            "opengate",
+            "cloudera",
+            "receiver",
+        ):
+            self._wait_healthy(name, started)
+
+        self._start_alerting(started)
+        if grafana_binary:
+            self._start_grafana(grafana_binary, started)
+        self._write_state(running=True)
+
+    def _make_secrets(self) -> None:
+        directory = self.workdir / "secrets"
+        for name, variable, what in (
+            ("receiver-token", "SMMC_RECEIVER_TOKEN", "receiver webhook token"),
+            ("opengate_api_key", "OPENGATE_API_KEY", "OpenGate API key"),
+            ("grafana_admin_password", "GRAFANA_ADMIN_PASSWORD", "Grafana admin password (user admin)"),
+        ):
+            self.secrets[name] = ensure_secret(directory, name, self.env.get(variable), what)
+
+    def _start_exporters(self, paths: SourcePaths) -> None:
+        s = self.services
+        t = self.timing
+        smmeplus = [
+            "exporter",
+            "smmeplus",
+            "--inbox",
+            str(paths.inbox),
+            "--state-dir",
+            str(self.workdir / "smmeplus-state"),
+            "--listen",
+            s["smmeplus"].address,
+            "--scan-interval",
+            t.scan_interval,
+            "--settle-seconds",
+            t.settle_seconds,
+        ]
+        if paths.inventory is not None:
+            smmeplus += ["--inventory", str(paths.inventory)]
+        self.spawn_smmc("smmeplus", smmeplus)
+        self.spawn_smmc(
+            "opengate",
+            [
+                "exporter",
+                "opengate",
+                "--url",
+                paths.opengate_url or s["fake-opengate"].url,
+                "--organization",
+                paths.organization,
+                "--interval",
+                t.poll_interval,
+                "--api-key-file",
+                str(self.secrets["opengate_api_key"].path),
+                "--listen",
+                s["opengate"].address,
+            ],
+        )
+        cloudera = ["exporter", "cloudera", "--report", paths.report, "--listen", s["cloudera"].address]
+        cloudera += ["--interval", t.poll_interval]
+        if paths.schedule is not None:
+            cloudera += ["--schedule", str(paths.schedule)]
+        self.spawn_smmc("cloudera", cloudera)
+
+    def _start_receiver(self) -> None:
+        s = self.services
+        # the real systems when the env file names them, else the fakes
+        env = {
+            "SMMC_JIRA_URL": self.env.get("SMMC_JIRA_URL") or s["fake-jira"].url,
+            "SMMC_SMMEPLUS_URL": self.env.get("SMMC_SMMEPLUS_URL") or s["fake-smmeplus"].url,
+            "SMMC_JIRA_TOKEN": self.env.get("SMMC_JIRA_TOKEN") or "local-fake-jira-token",
+            "SMMC_SMMEPLUS_TOKEN": self.env.get("SMMC_SMMEPLUS_TOKEN") or "local-fake-smmeplus-token",
+        }
+        for name in ("SMMC_JIRA_USER", "SMMC_NOC_CHAT_WEBHOOK_URL"):
+            if self.env.get(name):
+                env[name] = self.env[name]
+        actions = self.root / cfg.ACTIONS_YML
+        if self.timing.time_scale != 1:
+            scale = self.timing.time_scale
+            actions = cfg.render_actions(actions, self.workdir / "receiver" / "actions.yml", scale)
+        self.spawn_smmc(
+            "receiver",
+            [
+                "receiver",
+                "--config",
+                str(actions),
+                "--db",
+                f"sqlite:///{self.workdir / 'receiver.sqlite'}",
+                "--listen",
+                s["receiver"].address,
+                "--token-file",
+                str(self.secrets["receiver-token"].path),
+            ],
+            env=env,
+        )
+
+    def _start_alerting(self, started: float) -> None:
+        s = self.services
+        t = self.timing
+        rule_files = cfg.generate_rules(self.workdir / "rules", t.time_scale, self.root)
+        am_config = cfg.rewrite_alertmanager_config(
+            cfg.load_yaml(self.root / cfg.ALERTMANAGER_YML),
+            s["receiver"].address,
+            self.secrets["receiver-token"].path,
+            (self.root / cfg.ALERTMANAGER_YML).parent,
+            group_wait=t.group_wait,
+            group_interval=t.group_interval,
+            repeat_interval=t.repeat_interval,
+        )
+        self.alertmanager = Alertmanager(self.group, am_config, port=s["alertmanager"].port)
+        targets = {
+            job: s[service].address
+            for job, service in JOB_SERVICE.items()
+            if service != "grafana" or self.grafana_note == ""
+        }
+        prom_config, self.dropped_jobs = cfg.rewrite_prometheus_config(
+            cfg.load_yaml(self.root / cfg.PROMETHEUS_YML),
+            targets,
+            rule_files,
+            self.alertmanager.address,
+            interval=t.scrape_interval,
+        )
+        extra = [f"--rules.alert.resend-delay={t.resend_delay}"] if t.resend_delay else []
+        self.prometheus = Prometheus(self.group, prom_config, port=s["prometheus"].port, extra_args=extra)
+        self._wait_healthy("alertmanager", started)
+        self._wait_healthy("prometheus", started)
+
+    def _start_grafana(self, binary: str, started: float) -> None:
+        workdir = self.workdir / "grafana"
+        provisioning = cfg.render_grafana_provisioning(
+            self.root / cfg.GRAFANA_PROVISIONING,
+            workdir / "provisioning",
+            self.url("prometheus"),
+            self.root / cfg.GRAFANA_DASHBOARDS,
+        )
+        env = grafana_env(
+            workdir,
+            self.services["grafana"].port,
+            provisioning,
+            self.secrets["grafana_admin_password"].path,
+            self.root / cfg.GRAFANA_DASHBOARDS / "meters.json",
+        )
+        home = grafana_home(binary)
+        self.group.spawn("grafana", grafana_argv(binary, home), env=env, cwd=home)
+        self._wait_healthy("grafana", started)
+
+    # -- state (for `smmc stack status` and a second start) -------------------------------------------
+
+    def running_services(self) -> list[str]:
+        names = [p.name for p in self.group.processes]
+        return [n for n in SPECS if n in names]
+
+    def _write_state(self, running: bool) -> None:
+        if not self.workdir.exists():
+            return
+        state = {
+            "pid": os.getpid() if running else None,
+            "root": str(self.root),
+            "services": {
+                name: {"url": self.url(name), "health": SPECS[name].health}
+                for name in self.running_services()
+            },
+            "simulator": str(self.workdir / "sim") if self.source.name == "simulator" else None,
+            "day_seconds": getattr(self.source, "day_seconds", None),
+            "processes": {p.name: p.popen.pid for p in self.group.processes},
+        }
+        tmp = self.workdir / f".{STATE_FILE}.part"
+        tmp.write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, self.workdir / STATE_FILE)
+
+    # -- clients (demo and tests) ---------------------------------------------------------------------
+
+    def receiver_actions(self, **filters: str) -> list[dict[str, Any]]:
+        response = httpx.get(
+            f"{self.url('receiver')}/api/actions",
+            params={"limit": "10000", **filters},
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def jira_issues(self) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.url('fake-jira')}/_fake/issues", timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def smmeplus_commands(self) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.url('fake-smmeplus')}/_fake/commands", timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+
+def read_state(workdir: Path) -> dict[str, Any] | None:
+    path = Path(workdir) / STATE_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
