@@ -146,6 +146,8 @@ class ProcessGroup:
         full_env = dict(os.environ)
         full_env.update(env or {})
         full_env.setdefault("PYTHONUNBUFFERED", "1")
+        # new counter series are scraped at 0 first, held for the scrape interval (1 s here, 30 s in prod)
+        full_env.setdefault("SMMC_NEW_COUNTER_HOLD_SECONDS", "2")
         with open(log_path, "ab") as log:
             log.write(f"$ {' '.join(argv)}\n".encode())
             log.flush()
