@@ -420,3 +420,17 @@ def test_check_command_fails_on_a_catalog_alert_severity_or_rung_mismatch(tmp_pa
     out = capsys.readouterr().out
     assert "MeterProvisionalKeyActive: severity warning but meter_status_words.yaml gives flag KP_ON" in out
     assert "flag KP_ON: the rules start its ladder at specialist" in out
+
+
+def test_causes_fire_before_their_effects(rs):
+    """The router (and a SIM, a PLC failure) must fire before the concentrator and meter alerts it explains,
+    or, when the daily files land together, the effects are delivered before their cause exists."""
+    from dataclasses import replace
+
+    assert checks.causes_fire_first(rs, ROOT) == []
+    modem = rs.alert("ModemWithoutPresence")
+    meters = rs.alert("MeterCommunicationAlarm")
+    slow = replace(modem, for_seconds=meters.for_seconds)
+    alerts = [slow if a.name == modem.name else a for a in rs.alerts]
+    problems = checks.causes_fire_first(replace(rs, alerts=alerts), ROOT)
+    assert any("MeterCommunicationAlarm" in p and "ModemWithoutPresence" in p for p in problems)

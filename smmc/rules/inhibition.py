@@ -188,6 +188,15 @@ def scenario(rs: RuleSet) -> list[Probe]:
         ),
         alert("modem-s-ip", "ModemIpPresenceNok", True, "its SIM is not ACTIVE", modem="MODEM-S"),
         alert(
+            "modem-t",
+            "ModemWithoutPresence",
+            False,
+            "its SIM is ACTIVE (no SIM alert for this modem)",
+            modem="MODEM-T",
+            concentrator="TD-T",
+            comuna="SANTIAGO",
+        ),
+        alert(
             "conc-s",
             "ConcentratorUnreachable",
             True,
