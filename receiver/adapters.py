@@ -273,6 +273,8 @@ class TicketAdapter:
     def _fields(self, action: ActionRow, context: dict[str, Any], labels: list[str]) -> dict[str, Any]:
         s = self._settings(action)
         extra = ["smmc", action.action.replace("_", "-")]
+        if action.params.get("queue"):
+            extra.append(f"smmc-queue-{action.params['queue']}")
         if action.params.get("procedure"):
             extra.append(str(action.params["procedure"]))
         fields: dict[str, Any] = {

@@ -1,4 +1,4 @@
-"""The action map (alertmanager/actions.yml): receivers, targets, action types, rules, default.
+"""The action map (alertmanager/actions.yml): receivers, targets, action types, ticket queues, rules, default.
 
 Loaded and validated once; any error names the file and the offending entry.
 """
@@ -82,6 +82,7 @@ class Rule:
     action: str
     params: dict[str, Any]
     approval: bool = False
+    queue: str | None = None  # the ticket queue; its project/issue type are merged into `params`
 
     def matches(self, labels: dict[str, str]) -> bool:
         return all(m.matches(labels) for m in self.matchers)
@@ -132,6 +133,17 @@ class ReceiverConfig:
 
 
 @dataclass(frozen=True)
+class Queue:
+    """A ticket queue of the seed's process: the JIRA project (and issue type) one kind of ticket goes to."""
+
+    name: str
+    settings: dict[str, Any]  # project, issue_type, and for field orders the procedure
+
+
+QUEUE_KEYS = {"project", "issue_type", "procedure"}
+
+
+@dataclass(frozen=True)
 class Config:
     receivers: dict[str, ReceiverConfig]
     targets: dict[str, TargetConfig]
@@ -141,6 +153,7 @@ class Config:
     worker: WorkerConfig
     correlation_labels: tuple[str, ...]
     source: str = "<dict>"
+    queues: dict[str, Queue] = field(default_factory=dict)
 
     def route(self, labels: dict[str, str]) -> Rule:
         for rule in self.rules:
@@ -174,10 +187,15 @@ def secret_from_env(var: str | None, env: os._Environ[str] | dict[str, str] | No
     return None
 
 
-def _rule(entry: Any, where: str, action_types: dict[str, ActionTypeConfig]) -> Rule:
+def _rule(
+    entry: Any,
+    where: str,
+    action_types: dict[str, ActionTypeConfig],
+    queues: dict[str, Queue] | None = None,
+) -> Rule:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: expected a mapping")
-    unknown = set(entry) - {"name", "matchers", "action", "params", "approval"}
+    unknown = set(entry) - {"name", "matchers", "action", "params", "approval", "queue"}
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
     action = entry.get("action")
@@ -193,7 +211,33 @@ def _rule(entry: Any, where: str, action_types: dict[str, ActionTypeConfig]) -> 
     params = entry.get("params") or {}
     if not isinstance(params, dict):
         raise ConfigError(f"{where}: params must be a mapping")
-    return Rule(str(entry.get("name", where)), parsed, action, params, bool(entry.get("approval", False)))
+    queue = entry.get("queue")
+    if queue is not None:
+        queue = str(queue)
+        if action not in TICKET_TYPES:
+            raise ConfigError(f"{where}: a queue is for ticket actions {TICKET_TYPES}, not {action!r}")
+        if queue not in (queues or {}):
+            raise ConfigError(f"{where}: queue {queue!r} is not one of {sorted(queues or {})}")
+        params = {**queues[queue].settings, "queue": queue, **params}  # type: ignore[index]
+    return Rule(
+        str(entry.get("name", where)), parsed, action, params, bool(entry.get("approval", False)), queue
+    )
+
+
+def _queues(data: Any) -> dict[str, Queue]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("queues: expected a mapping of queue name -> {project, issue_type}")
+    queues: dict[str, Queue] = {}
+    for name, spec in data.items():
+        if not isinstance(spec, dict) or not spec.get("project"):
+            raise ConfigError(f"queues.{name}: a queue needs a project")
+        unknown = set(spec) - QUEUE_KEYS
+        if unknown:
+            raise ConfigError(f"queues.{name}: unknown keys {sorted(unknown)} (known: {sorted(QUEUE_KEYS)})")
+        queues[str(name)] = Queue(str(name), {k: str(v) for k, v in spec.items()})
+    return queues
 
 
 def load_config(
@@ -277,7 +321,10 @@ def _build(data: dict[str, Any], source: str, env: dict[str, str] | None) -> Con
         if "project" not in action_types[name].settings and name in (data.get("action_types") or {}):
             raise ConfigError(f"action_types.{name}: a ticket action type needs a project")
 
-    rules = tuple(_rule(r, f"rules[{i}]", action_types) for i, r in enumerate(data.get("rules") or []))
+    queues = _queues(data.get("queues"))
+    rules = tuple(
+        _rule(r, f"rules[{i}]", action_types, queues) for i, r in enumerate(data.get("rules") or [])
+    )
     names = [r.name for r in rules]
     if len(names) != len(set(names)):
         raise ConfigError("rule names must be unique")
@@ -310,4 +357,5 @@ def _build(data: dict[str, Any], source: str, env: dict[str, str] | None) -> Con
         worker=worker,
         correlation_labels=tuple(data.get("correlation_labels") or DEFAULT_CORRELATION_LABELS),
         source=source,
+        queues=queues,
     )

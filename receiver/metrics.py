@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from receiver.config import ACTION_TYPES
 from receiver.store import Store
+
+NOTIFICATION_STATUSES = ("accepted", "duplicate", "rejected")
+ACTION_RESULTS = (
+    "success",
+    "failed",
+    "retry",
+    "dry_run",
+    "suppressed",
+    "awaiting_approval",
+    "approved",
+    "rejected",
+    "recorded",
+)
 
 
 class _OutboxCollector(Collector):
@@ -61,7 +75,11 @@ class _OutboxCollector(Collector):
 
 
 class ReceiverMetrics:
-    def __init__(self, store: Store) -> None:
+    """Every label set of the counters is created at 0 up front (the receivers of the config, every action
+    type and result): a label set that appeared with its first event would enter Prometheus at 1, which
+    `increase()` reads as no increase."""
+
+    def __init__(self, store: Store, receivers: Iterable[str] = ()) -> None:
         self.registry = CollectorRegistry()
         self.notifications = Counter(
             "smmc_receiver_notifications_total",
@@ -95,3 +113,10 @@ class ReceiverMetrics:
             registry=self.registry,
         )
         self.registry.register(_OutboxCollector(store))
+        for receiver in (*receivers, "unknown"):
+            for status in NOTIFICATION_STATUSES:
+                self.notifications.labels(receiver, status)
+        for action in ACTION_TYPES:
+            self.dispatch_seconds.labels(action)
+            for result in ACTION_RESULTS:
+                self.actions.labels(action, result)

@@ -48,7 +48,7 @@ def build_receiver(
     max_body_bytes: int = DEFAULT_MAX_BODY,
     transport: httpx.BaseTransport | None = None,
 ) -> Receiver:
-    metrics = ReceiverMetrics(store)
+    metrics = ReceiverMetrics(store, receivers=config.receivers)
     worker = OutboxWorker(config, store, build_adapters(config, transport), metrics, threads=worker_threads)
     writer = IntakeWriter(config, store, metrics, on_commit=worker.wake)
     app = create_app(

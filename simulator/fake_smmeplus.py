@@ -36,6 +36,7 @@ COMMANDS = {
     "concentrator_modification": "re-send the concentrator's configuration (modification WO)",
     "recommission_meter": "decommission and commission the meter on its concentrator",
     "meter_status_check": "read the meter's status words on demand",
+    "concentrator_status_check": "read the concentrator's status word on demand",
     "disconnect_meter": "open the meter's breaker (customer disconnection)",
     "reconnect_meter": "close the meter's breaker",
     "firmware_update": "push a firmware image",

@@ -420,6 +420,8 @@ def _swe_rows(day: smmeplus_sim.Day, conc: str, meters: pd.DataFrame, flags: lis
     rows = []
     for flag in flags:
         code = _event_code(flag)
+        if code is None:  # no head-end event for this flag: only the status words carry it
+            continue
         text = _event_text(code, flag)
         for meter, pod in meters[["meter", "pod"]].itertuples(index=False):
             rows.append(
@@ -436,6 +438,7 @@ def _swe_rows(day: smmeplus_sim.Day, conc: str, meters: pd.DataFrame, flags: lis
             )
     if rows:
         day.swe = pd.concat([day.swe, pd.DataFrame(rows, columns=day.swe.columns)], ignore_index=True)
+    if flags:
         day.msw = _status_words_with(day.msw, meters, conc, flags, day.date, active)
 
 

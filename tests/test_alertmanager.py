@@ -75,7 +75,14 @@ def test_inhibition_on_a_real_alertmanager(rs):
     assert sum(not p.inhibited for p in probes) >= 8
     assert got["conc-a"] is True and got["conc-b"] is False  # modem -> concentrator
     # a suspended SIM -> its router, not the other way round, and not a router whose SIM is fine
-    assert got["modem-s-field"] is True and got["sim-s"] is False and got["modem-t-field"] is False
+    assert got["modem-s"] is True and got["sim-s"] is False and got["modem-t"] is False
+    # the router explains its concentrator's meters directly, before any status-word report
+    assert got["meters-r"] is True and got["meters-r-field"] is True and got["wo-r-reach"] is True
+    # a PLC modem failure (CSW U) explains the meters; another high-priority flag (L) does not
+    assert got["meters-p"] is True and got["meters-q-field"] is True and got["meters-c"] is False
+    # the concentrator ladder, and the operator's SLA escalation is never replaced by the field order
+    assert got["csw-k-remote"] is True and got["csw-k-spec"] is True and got["csw-k-other"] is False
+    assert got["escalation-s"] is False
     assert got["meters-d"] is True and got["wo-d-dev"] is False  # grid outage -> meter communication only
     assert got["tamper-x-remote"] is True and got["tamper-y-remote"] is False  # ladder, same object only
     assert got["conc-f-cond"] is True and got["conc-g-cond"] is False  # critical -> warning, same object

@@ -139,5 +139,7 @@ def test_metadata_vocabularies_and_per_meter_policy(cat):
     hardware = {f.acronym for f in cat.meter_flags if f.category == "hardware"}
     assert {"CAPE", "TC_Rem", "UNLOCKED", "INTA"} <= tamper
     assert {"SGR", "DRAM", "DEEP", "DFLA", "DMIS", "DZCR", "DDSP", "WDODG", "BAT_LOW"} <= hardware
-    assert cat.meter_flag("CAPE").severity == "critical"
+    # no meter flag pages: the seed's meter process is remote check, specialist, field order
+    assert cat.meter_flag("CAPE").severity == "warning"
+    assert {f.severity for f in cat.meter_flags} == {"warning", "info"}
     assert cat.meter_flag("CPF1_1").severity == "info"

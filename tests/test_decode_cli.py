@@ -55,7 +55,7 @@ def test_meter_json(capsys):
     cape = data["flags"][1]
     assert (cape["category"], cape["severity"], cape["maintenance"], cape["per_meter"]) == (
         "tamper",
-        "critical",
+        "warning",
         "remote",
         True,
     )
@@ -78,7 +78,7 @@ def test_event(capsys):
     assert rc == 0
     assert out.splitlines()[0] == "3.12.29.212  Meter cover removed"
     assert "Security" in out and "Cover" in out and "Removed" in out
-    assert "CAPE (extended1 bit 3; tamper, critical, remote)" in out
+    assert "CAPE (extended1 bit 3; tamper, warning, remote)" in out
     rc, out, _ = run(capsys, "event", "3.26.0.85", "--json")
     data = json.loads(out)
     assert (data["domain"], data["flag"], data["known"]) == ({"code": 26, "name": "Power"}, "PUP", True)

@@ -33,7 +33,8 @@ class Rig:
     def __init__(self, server, *, page_size: int = 4, timeout: float = 2.0, datastreams=None) -> None:
         self.server = server
         self.sleeps: list[float] = []
-        self.exposition = Exposition()
+        # new counter series are scraped at 0 once before their value (exporters/core/exposition.py)
+        self.exposition = Exposition(new_counter_hold_seconds=0)
         self.client = NorthClient(
             server.url,
             API_KEY,
@@ -57,6 +58,8 @@ class Rig:
         return self.scrape()
 
     def scrape(self) -> dict:
+        first = httpx.get(f"http://127.0.0.1:{self.http.port}/metrics", timeout=5)
+        assert first.status_code == 200
         r = httpx.get(f"http://127.0.0.1:{self.http.port}/metrics", timeout=5)
         assert r.status_code == 200
         return samples(r.content)

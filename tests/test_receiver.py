@@ -70,12 +70,29 @@ def test_bad_matcher_is_a_config_error(bad):
         ({"maintenance": "specialist", "severity": "info"}, "info-only", "record"),
         ({"maintenance": "outage", "severity": "critical"}, "grid-outage", "outage_notice"),
         (
-            {"maintenance": "platform", "severity": "critical", "team": "data-platform"},
-            "data-platform-ticket",
+            {"maintenance": "support", "contract": "m2m-operator", "severity": "warning"},
+            "mobile-operator-sla-incident",
             "jira_ticket",
         ),
+        (
+            {"maintenance": "support", "contract": "opengate", "severity": "warning"},
+            "opengate-support",
+            "jira_ticket",
+        ),
+        (
+            {"maintenance": "support", "contract": "cloudera", "severity": "critical"},
+            "datalake-support",
+            "jira_ticket",
+        ),
+        (
+            {"maintenance": "support", "contract": "smmeplus", "severity": "info"},
+            "smmeplus-support",
+            "jira_ticket",
+        ),
+        ({"maintenance": "none", "severity": "warning"}, "recorded-only", "record"),
         ({"maintenance": "platform", "severity": "critical", "team": "observability"}, "default", "record"),
-        ({"maintenance": "scheduled", "severity": "warning"}, "scheduled-maintenance", "record"),
+        ({"maintenance": "scheduled", "severity": "warning"}, "scheduled-maintenance-ticket", "jira_ticket"),
+        ({"maintenance": "scheduled", "severity": "info"}, "scheduled-maintenance", "record"),
         ({}, "default", "record"),
     ],
 )

@@ -179,7 +179,9 @@ def test_substitution_and_arithmetic():
 
 def test_go_template_subset():
     labels = {"meter": "M1"}
-    assert gotemplate.render("m {{ $labels.meter }} {{ $labels.x }}", labels, None) == "m M1 <no value>"
+    assert (
+        gotemplate.render("m {{ $labels.meter }} {{ $labels.x }}", labels, None) == "m M1 "
+    )  # Prometheus renders an absent label as ""
     assert gotemplate.render('{{ printf "%.1f" $value }}', {}, 2.25) == "2.2"
     assert gotemplate.render("{{ $value | humanizePercentage }}", {}, 0.1) == "10%"
     assert gotemplate.check("{{ $value | humanize }}") == ["$value | humanize"]
@@ -309,5 +311,126 @@ def test_lint_catches_first_rungs_that_disagree_and_unknown_flags(rs):
     text = "\n".join(problems)
     assert "flag CAPE: its first alerts (for 15m) disagree" in text
     assert "MeterBatteryLow: selects flag 'BATLOW'" in text
-    # outage and platform alerts are not a flag's ladder: GridOutage (PUP) is not compared
-    assert lint.check_catalog_ladder(replace(rs, alerts=[rs.alert("GridOutage")]), ROOT) == []
+    # outage and platform alerts are not a flag's ladder: GridOutage (PUP, critical) is not compared, so
+    # PUP counts as a flag without an alert when GridOutage is the only one
+    problems = lint.check_catalog_ladder(replace(rs, alerts=[rs.alert("GridOutage")]), ROOT)
+    assert not any("GridOutage" in p for p in problems)
+    assert any(p.startswith("flag PUP: ") and "no alert selects it" in p for p in problems)
+
+
+def test_every_catalog_flag_with_a_step_has_an_alert_on_that_step(rs):
+    """NPR, NPW, POP, SGR_OCC, OLU, KP_ON and PUP's single-meter remote step each have an alert."""
+    from smmc.catalogs import load_catalogs
+
+    cat = load_catalogs()
+    acronyms = [f.acronym for f in cat.meter_flags]
+    first: dict[str, tuple[float, set[str]]] = {}
+    for a in rs.alerts:
+        if a.labels["maintenance"] not in lint.CATALOG_RUNGS:
+            continue
+        for flag in lint.flags_selected(a.expr, acronyms)[0]:
+            best = first.get(flag)
+            if best is None or a.for_seconds < best[0]:
+                first[flag] = (a.for_seconds, {a.name})
+            elif a.for_seconds == best[0]:
+                best[1].add(a.name)
+    for f in cat.meter_flags:
+        if f.maintenance != "none":
+            assert f.acronym in first, f"{f.acronym}: no alert"
+    for flag, alert, rung in (
+        ("NPR", "MeterProtectionDisabled", "remote"),
+        ("NPW", "MeterProtectionDisabled", "remote"),
+        ("POP", "MeterPopCutOff", "remote"),
+        ("SGR_OCC", "MeterDataSegregatedOccurred", "specialist"),
+        ("OLU", "MeterOpticalPortLocked", "specialist"),
+        ("KP_ON", "MeterProvisionalKeyActive", "specialist"),
+        ("PUP", "MeterPowerOut", "remote"),
+    ):
+        assert first[flag][1] == {alert}, flag
+        assert rs.alert(alert).labels["maintenance"] == rung == cat.meter_flag(flag).maintenance
+
+
+def test_catalog_severity_is_the_alerts_severity(rs):
+    """One source of truth: every ladder alert on a flag carries the catalog's severity for it."""
+    from smmc.catalogs import load_catalogs
+
+    cat = load_catalogs()
+    acronyms = [f.acronym for f in cat.meter_flags]
+    for a in rs.alerts:
+        if a.labels["maintenance"] in lint.CATALOG_RUNGS:
+            for flag in lint.flags_selected(a.expr, acronyms)[0]:
+                assert a.labels["severity"] == cat.meter_flag(flag).severity, (a.name, flag)
+    # the audit's three disagreements, each settled
+    assert rs.alert("MeterEventRegisterNearFull").labels["severity"] == "warning"
+    assert cat.meter_flag("EG1_F").severity == "warning"
+    assert {cat.meter_flag(f).severity for f in ("CAPE", "DRAM", "ONSI")} == {"warning"}
+
+
+def test_lint_catches_a_catalog_severity_that_disagrees_with_the_rules(rs, tmp_path):
+    text = (ROOT / "smmc/catalogs/meter_status_words.yaml").read_text(encoding="utf-8")
+    block = text[text.index("    acronym: CAPE\n") :]
+    block = block[: block.index("  - word:")]
+    cat = _catalog_copy(tmp_path, block, block.replace("severity: warning", "severity: critical"))
+    problems = lint.check_catalog_ladder(rs, ROOT, catalogs=cat)
+    assert problems and all("flag CAPE severity critical" in p for p in problems)
+    assert {p.split(":")[0] for p in problems} == {
+        "MeterTamperDetected",
+        "MeterTamperPersistent",
+    }
+
+
+def _copy_repo_with_catalogs(tmp_path: Path) -> Path:
+    root = _copy_repo(tmp_path)
+    shutil.copytree(
+        ROOT / "smmc/catalogs", root / "smmc/catalogs", ignore=shutil.ignore_patterns("*.py", "__pycache__")
+    )
+    return root
+
+
+SKIP_SLOW = ["--skip", "promtool-test", "--skip", "inhibition", "--skip", "routes"]
+
+
+def test_check_command_fails_on_a_flag_with_a_step_and_no_alert(tmp_path, capsys):
+    root = _copy_repo_with_catalogs(tmp_path)
+    thresholds = root / "rules/thresholds.yml"
+    text = thresholds.read_text()
+    assert "  protection_flags: [NPR, NPW]\n" in text
+    thresholds.write_text(text.replace("  protection_flags: [NPR, NPW]\n", "  protection_flags: [NPR]\n"))
+    assert cli.main(["--root", str(root), "generate"]) == 0
+    capsys.readouterr()
+    assert cli.main(["--root", str(root), "check", *SKIP_SLOW]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "FAIL  lint" in out
+        and "flag NPW: meter_status_words.yaml gives it the maintenance step remote" in out
+    )
+
+
+def test_check_command_fails_on_a_catalog_alert_severity_or_rung_mismatch(tmp_path, capsys):
+    root = _copy_repo_with_catalogs(tmp_path)
+    meter = root / "smmc/catalogs/meter_status_words.yaml"
+    text = meter.read_text(encoding="utf-8")
+    block = text[text.index("    acronym: KP_ON\n") :]
+    block = block[: block.index("  - word:")]
+    changed = block.replace("severity: warning", "severity: info").replace(
+        "maintenance: specialist", "maintenance: remote"
+    )
+    meter.write_text(text.replace(block, changed), encoding="utf-8")
+    assert cli.main(["--root", str(root), "check", *SKIP_SLOW]) == 1
+    out = capsys.readouterr().out
+    assert "MeterProvisionalKeyActive: severity warning but meter_status_words.yaml gives flag KP_ON" in out
+    assert "flag KP_ON: the rules start its ladder at specialist" in out
+
+
+def test_causes_fire_before_their_effects(rs):
+    """The router (and a SIM, a PLC failure) must fire before the concentrator and meter alerts it explains,
+    or, when the daily files land together, the effects are delivered before their cause exists."""
+    from dataclasses import replace
+
+    assert checks.causes_fire_first(rs, ROOT) == []
+    modem = rs.alert("ModemWithoutPresence")
+    meters = rs.alert("MeterCommunicationAlarm")
+    slow = replace(modem, for_seconds=meters.for_seconds)
+    alerts = [slow if a.name == modem.name else a for a in rs.alerts]
+    problems = checks.causes_fire_first(replace(rs, alerts=alerts), ROOT)
+    assert any("MeterCommunicationAlarm" in p and "ModemWithoutPresence" in p for p in problems)

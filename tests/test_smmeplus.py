@@ -188,7 +188,7 @@ def test_catalog_info_series(seed_exporter: Exporter) -> None:
     info = series(s, "smmc_meter_flag_info")
     cape = [dict(labels) for labels in info if ("flag", "CAPE") in labels]
     assert cape == [
-        {"flag": "CAPE", "word": "extended1", "bit": "3", "category": "tamper", "severity": "critical",
+        {"flag": "CAPE", "word": "extended1", "bit": "3", "category": "tamper", "severity": "warning",
          "maintenance": "remote", "per_meter": "true"}
     ]  # fmt: skip
     assert len(series(s, "smmc_concentrator_flag_info")) == 18

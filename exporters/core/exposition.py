@@ -3,16 +3,30 @@
 A source builds `MetricFamily` objects when its state changes (at ingest or poll time), and publishes
 them as one *part* of an `Exposition`. The text is rendered once per publish; a scrape only
 concatenates bytes, so it costs the same at 50 series and at 50,000.
+
+New counter series are shown at 0 first. A counter whose label set appears with its first event (a
+concentrator's first work-order errors, a new rejection reason) would otherwise enter Prometheus at its
+first value: Prometheus takes that sample as the baseline and `increase()` stays 0, so nothing fires. A
+scrape (`scrape()`) therefore gets every label set of a counter family that has not been scraped before
+at 0, and its real value only once a scrape has seen the 0 and `new_counter_hold_seconds` have passed (the
+scrape interval or more, so both Prometheus replicas of an HA pair see the 0). `baseline()` takes what is
+published as already known: an exporter calls it after restoring its counters at start, whose series
+Prometheus already has at their values. `body()` is always the real state.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# how long a new counter series stays at 0 after its first scrape; env overrides the default
+NEW_COUNTER_HOLD_ENV = "SMMC_NEW_COUNTER_HOLD_SECONDS"
+DEFAULT_NEW_COUNTER_HOLD_SECONDS = 60.0
 
 _TYPES = {"gauge", "counter", "info", "untyped"}
 
@@ -99,12 +113,25 @@ class MetricFamily:
     def __len__(self) -> int:
         return len(self._lines)
 
-    def render(self) -> str:
+    def render(self, at_zero: set[str] | frozenset[str] = frozenset()) -> str:
+        """The family in the text format; samples whose series key (`name{labels}`) is in `at_zero`
+        are rendered with the value 0."""
         help_text = self.help.replace("\\", "\\\\").replace("\n", "\\n")
         head = f"# HELP {self.name} {help_text}\n# TYPE {self.name} {self.type}\n"
         if not self._lines:
             return head
-        return head + "\n".join(self._lines) + "\n"
+        lines = self._lines
+        if at_zero:
+            lines = [f"{key} 0" if (key := _series_key(line)) in at_zero else line for line in lines]
+        return head + "\n".join(lines) + "\n"
+
+    def series_keys(self) -> list[str]:
+        """`name{labels}` of every sample, in order."""
+        return [_series_key(line) for line in self._lines]
+
+
+def _series_key(line: str) -> str:
+    return line[: line.rindex(" ")]
 
 
 def gauge(name: str, help_text: str, labelnames: Sequence[str] = ()) -> MetricFamily:
@@ -121,29 +148,126 @@ def render(families: Iterable[MetricFamily]) -> bytes:
     return "".join(f.render() for f in families).encode("utf-8")
 
 
+@dataclass
+class _Held:
+    """A new counter series shown at 0 until released."""
+
+    since: float  # when it was first published
+    scraped: bool = False  # a scrape has served its 0
+
+
 class Exposition:
     """The exporter's current exposition: named parts, each replaced whole when its source publishes.
 
     A part is the rendered text of one or more families; a family must belong to one part only
-    (the text format forbids a family split in two blocks).
+    (the text format forbids a family split in two blocks). New counter series are shown at 0 first
+    (see the module's docstring).
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        new_counter_hold_seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if new_counter_hold_seconds is None:
+            new_counter_hold_seconds = float(
+                os.environ.get(NEW_COUNTER_HOLD_ENV) or DEFAULT_NEW_COUNTER_HOLD_SECONDS
+            )
+        self.new_counter_hold_seconds = new_counter_hold_seconds
+        self._clock = clock
         self._lock = threading.Lock()
         self._parts: dict[str, bytes] = {}
+        self._shown_parts: dict[str, bytes] = {}
+        self._families: dict[str, list[MetricFamily]] = {}
+        # part -> {(counter family, series key): held}
+        self._held: dict[str, dict[tuple[str, str], _Held]] = {}
+        self._known: dict[str, set[str]] = {}  # counter family -> series keys shown at their value
         self._body: bytes = b""
+        self._shown: bytes = b""
         self._version = 0
 
     def publish(self, part: str, families: Iterable[MetricFamily]) -> None:
-        self.publish_bytes(part, render(families))
+        families = list(families)
+        real = render(families)
+        now = self._clock()
+        with self._lock:
+            old = self._held.get(part, {})
+            held: dict[tuple[str, str], _Held] = {}
+            for f in families:
+                if f.type != "counter":
+                    continue
+                known = self._known.get(f.name, set())
+                for key in f.series_keys():
+                    if key not in known:
+                        held[(f.name, key)] = old.get((f.name, key)) or _Held(now)
+            self._families[part] = families
+            self._parts[part] = real
+            self._set_held(part, held)
+            self._rebuild()
+
+    def _set_held(self, part: str, held: dict[tuple[str, str], _Held]) -> None:
+        if not held:
+            self._held.pop(part, None)
+            self._shown_parts[part] = self._parts[part]
+            return
+        self._held[part] = held
+        zero: dict[str, set[str]] = {}
+        for name, key in held:
+            zero.setdefault(name, set()).add(key)
+        families = self._families[part]
+        self._shown_parts[part] = "".join(f.render(zero.get(f.name, frozenset())) for f in families).encode()
 
     def publish_bytes(self, part: str, body: bytes) -> None:
+        """A part rendered elsewhere (no counter tracking)."""
         with self._lock:
+            self._held.pop(part, None)
+            self._families.pop(part, None)
             self._parts[part] = body
-            self._body = b"".join(self._parts[k] for k in sorted(self._parts))
-            self._version += 1
+            self._shown_parts[part] = body
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        self._body = b"".join(self._parts[k] for k in sorted(self._parts))
+        self._shown = b"".join(self._shown_parts[k] for k in sorted(self._shown_parts))
+        self._version += 1
+
+    def baseline(self) -> None:
+        """Take every counter series published so far as known: shown at its value from now on (after a
+        restore, Prometheus already has these series at these values)."""
+        with self._lock:
+            for families in self._families.values():
+                for f in families:
+                    if f.type == "counter":
+                        self._known.setdefault(f.name, set()).update(f.series_keys())
+            for part in list(self._held):
+                self._set_held(part, {})
+            self._rebuild()
+
+    def scrape(self) -> tuple[int, bytes]:
+        """What one scrape gets, and its version: a new counter series at 0 until a scrape has served its
+        0 and the hold time has passed since it was published."""
+        with self._lock:
+            now = self._clock()
+            changed = False
+            for part, held in list(self._held.items()):
+                ready = [
+                    k for k, h in held.items() if h.scraped and now - h.since >= self.new_counter_hold_seconds
+                ]
+                if not ready:
+                    continue
+                for name, key in ready:
+                    self._known.setdefault(name, set()).add(key)
+                self._set_held(part, {k: h for k, h in held.items() if k not in set(ready)})
+                changed = True
+            if changed:
+                self._rebuild()
+            for held in self._held.values():
+                for h in held.values():
+                    h.scraped = True
+            return self._version, self._shown
 
     def body(self) -> bytes:
+        """The real state (every counter at its value), as `--once` prints it and tests read it."""
         return self._body
 
     @property

@@ -103,13 +103,11 @@ class ExporterServer:
                     if not server_self._ready():
                         self._send(503, b"exporter is restoring its state\n", "text/plain")
                         return
-                    body = server_self.exposition.body()
+                    version, body = server_self.exposition.scrape()
                     runtime = generate_latest(REGISTRY) if include_runtime_metrics else b""
                     if "gzip" in (self.headers.get("Accept-Encoding") or "") and len(body) > 4096:
                         with server_self._gzip_lock:
-                            payload = server_self._gzip.compress(
-                                server_self.exposition.version, body, runtime
-                            )
+                            payload = server_self._gzip.compress(version, body, runtime)
                         self._send(200, payload, CONTENT_TYPE, gzip_ok=True)
                     else:
                         self._send(200, body + runtime, CONTENT_TYPE)

@@ -57,6 +57,8 @@ class Exporter:
         self.source.refresh_inventory(force=True)
         replayed = self.inbox.restore()
         self.source.publish_all()
+        # the restored counters are series Prometheus already has: shown at their values, not at 0 first
+        self.exposition.baseline()
         self.ready.set()
         return replayed
 

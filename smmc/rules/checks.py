@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from smmc.rules import lint, render, routing, tools, validate
-from smmc.rules.model import RuleSet, load
+from smmc.rules.model import RuleSet, format_duration, load
 
 
 def stale_files(rs: RuleSet, root: Path) -> list[str]:
@@ -80,6 +80,42 @@ def inhibit_names(rs: RuleSet, root: Path) -> list[str]:
     return problems
 
 
+def causes_fire_first(rs: RuleSet, root: Path) -> list[str]:
+    """For each inhibit rule that names its alerts, the fastest cause fires before each effect (a shorter
+    `for`): otherwise, when the daily files land together, the effect is delivered before its cause exists.
+    Effects that fire on a daily report's arrival (`for: 0m`) are exempt: their report lands a day after."""
+    import re
+
+    import yaml
+
+    doc = yaml.safe_load((root / routing.CONFIG).read_text(encoding="utf-8"))
+    by_name = {a.name: a for a in rs.alerts}
+
+    def names(matchers: list[str]) -> list[str]:
+        for m in matchers:
+            hit = re.match(r'^alertname\s*(=~|=)\s*"?([^"]*)"?$', m)
+            if hit:
+                return [n for n in hit.group(2).split("|") if n in by_name]
+        return []
+
+    problems = []
+    for i, rule in enumerate(doc.get("inhibit_rules") or []):
+        sources = names(rule.get("source_matchers") or [])
+        targets = names(rule.get("target_matchers") or [])
+        if not sources:
+            continue
+        fastest = min(by_name[n].for_seconds for n in sources)
+        for n in targets:
+            target = by_name[n]
+            if target.for_seconds and target.for_seconds <= fastest:
+                problems.append(
+                    f"inhibit rule {i + 1}: {n} (for {target.for_text}) can fire before its cause "
+                    f"({', '.join(sources)}, fastest for {format_duration(fastest)}); "
+                    "give the cause a shorter for"
+                )
+    return problems
+
+
 STEPS: list[tuple[str, str, Callable[[RuleSet, Path], list[str]]]] = [
     ("stale", "generated files match rules/thresholds.yml", stale_files),
     (
@@ -91,6 +127,7 @@ STEPS: list[tuple[str, str, Callable[[RuleSet, Path], list[str]]]] = [
     ("promtool-test", "promtool test rules (fires / at threshold / pending)", promtool_test),
     ("amtool-check", "amtool check-config", amtool_check),
     ("inhibit-names", "inhibit rules name existing alerts", inhibit_names),
+    ("causes-first", "an inhibition's cause fires before its effects (shorter for)", causes_fire_first),
     ("routes", "amtool config routes test, one per alert", lambda rs, r: routing.check(rs, r)),
     ("inhibition", "inhibition scenario on a real Alertmanager", inhibition_check),
 ]

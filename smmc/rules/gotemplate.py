@@ -42,7 +42,7 @@ def render(template: str, labels: dict[str, str], value: float | None) -> str:
     def one(m: re.Match[str]) -> str:
         action = m.group(1).strip()
         if lm := _LABEL.match(action):
-            return labels.get(lm.group(1), "<no value>")
+            return labels.get(lm.group(1), "")  # Prometheus' labels are a map[string]string: "" when absent
         if value is None:
             raise TemplateError(f"template uses $value but the test case gives no value: {template!r}")
         if pm := _PRINTF.match(action):

@@ -15,13 +15,28 @@ from smmc.rules import gotemplate, render
 from smmc.rules.model import RuleSet
 
 SEVERITIES = {"critical", "warning", "info"}
-MAINTENANCE = {"remote", "specialist", "field", "scheduled", "outage", "platform"}
-TEAMS = {"metering", "specialist", "field-ops", "telecom", "data-platform", "grid-ops", "observability"}
+# remote / specialist / field / scheduled: the seed's ladder; support: a system run under a support contract
+# (the `contract` label says which); outage: grid operations; platform: the monitoring itself; none: recorded.
+MAINTENANCE = {"remote", "specialist", "field", "scheduled", "support", "outage", "platform", "none"}
+TEAMS = {
+    "metering",
+    "specialist",
+    "field-ops",
+    "telecom",
+    "data-platform",
+    "smmeplus-support",
+    "grid-ops",
+    "observability",
+}
 PROCEDURES = {"SM04", "SM05", "SM15"}
+# the support contracts of the seed: the mobile operator (M2M, by SLA incident), OpenGate's external
+# support, the data lake's (Cloudera) and SMMePlus's (Azure) global contracts
+CONTRACTS = {"m2m-operator", "opengate", "cloudera", "smmeplus"}
 COMMANDS = {
     "time_sync",
     "retry_last_activity",
     "concentrator_modification",
+    "concentrator_status_check",
     "recommission_meter",
     "meter_status_check",
 }
@@ -119,6 +134,16 @@ def check_naming(rs: RuleSet) -> list[str]:
             problems.append(f"{a.name}: procedure {labels['procedure']!r} not in {sorted(PROCEDURES)}")
         if labels.get("maintenance") == "field" and "procedure" not in labels:
             problems.append(f"{a.name}: a field alert names its procedure (SM04, SM05, SM15)")
+        if labels.get("maintenance") == "support":
+            if labels.get("contract") not in CONTRACTS:
+                problems.append(f"{a.name}: a support alert needs contract in {sorted(CONTRACTS)}")
+        elif "contract" in labels:
+            problems.append(f"{a.name}: contract is only for maintenance=support")
+        if labels.get("maintenance") == "specialist" and labels.get("team") != "specialist":
+            problems.append(
+                f"{a.name}: maintenance=specialist is the specialist team's queue (JIRA SpringLab): "
+                "team specialist"
+            )
         if labels.get("maintenance") == "remote":
             if labels.get("command") not in COMMANDS:
                 problems.append(f"{a.name}: a remote alert needs command in {sorted(COMMANDS)}")
@@ -200,13 +225,17 @@ def flags_selected(expr: str, acronyms: list[str]) -> tuple[set[str], set[str]]:
 def _catalogs(root: Path):
     from smmc.catalogs import load_catalogs
 
-    base = root / "exporters" / "catalogs"
+    base = root / "smmc" / "catalogs"
     return load_catalogs(base_dir=base) if (base / "meter_status_words.yaml").exists() else load_catalogs()
 
 
 def check_catalog_ladder(rs: RuleSet, root: Path, catalogs=None) -> list[str]:
-    """The rules and the meter-flag catalog tell one ladder: for every flag, the alert with the shortest
-    `for` among those selecting it is on the rung the catalog's `maintenance` names (its first rung)."""
+    """The rules and the meter-flag catalog tell one ladder, with one severity:
+    - every flag the catalog gives a maintenance step (not `none`) is selected by an alert on the ladder;
+    - the alert with the shortest `for` among those selecting a flag is on the rung the catalog's
+      `maintenance` names (its first rung);
+    - every ladder alert selecting a flag carries the catalog's `severity` for it.
+    Outage and platform alerts (GridOutage reads PUP) are not a flag's ladder and are not compared."""
     from smmc.catalogs import CatalogError
 
     try:
@@ -227,6 +256,18 @@ def check_catalog_ladder(rs: RuleSet, root: Path, catalogs=None) -> list[str]:
         if a.labels.get("maintenance") in CATALOG_RUNGS:
             for flag in selected:
                 rungs.setdefault(flag, []).append(a)
+                if a.labels.get("severity") != by_flag[flag].severity:
+                    problems.append(
+                        f"{a.name}: severity {a.labels.get('severity')} but meter_status_words.yaml gives "
+                        f"flag {flag} severity {by_flag[flag].severity}; make them agree"
+                    )
+    for flag in acronyms:
+        step = by_flag[flag].maintenance
+        if step != "none" and flag not in rungs:
+            problems.append(
+                f"flag {flag}: meter_status_words.yaml gives it the maintenance step {step}, but no alert "
+                f"selects it; add it to an alert family in rules/thresholds.yml (or set maintenance: none)"
+            )
     for flag in sorted(rungs):
         shortest = min(a.for_seconds for a in rungs[flag])
         first = [a for a in rungs[flag] if a.for_seconds == shortest]

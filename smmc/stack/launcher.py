@@ -129,6 +129,9 @@ class Timing:
     poll_interval: str = "60s"  # OpenGate and Cloudera exporters
     scan_interval: str = "2"  # SMMePlus inbox scans (seconds)
     settle_seconds: str = "2"
+    # how long an exporter shows a new counter series at 0 before its value (None: the exporters' default,
+    # two production scrape intervals); compressed stacks scrape every second
+    new_counter_hold_seconds: str | None = None
 
     @classmethod
     def compressed(cls, scale: float) -> Timing:
@@ -141,6 +144,7 @@ class Timing:
             poll_interval="1s",
             scan_interval="0.5",
             settle_seconds="0.5",
+            new_counter_hold_seconds="2",
         )
 
 
@@ -446,6 +450,8 @@ class LocalStack:
     def _start_exporters(self, paths: SourcePaths) -> None:
         s = self.services
         t = self.timing
+        hold = {"SMMC_NEW_COUNTER_HOLD_SECONDS": t.new_counter_hold_seconds or ""}
+        hold = {k: v for k, v in hold.items() if v}
         smmeplus = [
             "exporter",
             "smmeplus",
@@ -462,7 +468,7 @@ class LocalStack:
         ]
         if paths.inventory is not None:
             smmeplus += ["--inventory", str(paths.inventory)]
-        self.spawn_smmc("smmeplus", smmeplus)
+        self.spawn_smmc("smmeplus", smmeplus, hold)
         self.spawn_smmc(
             "opengate",
             [
@@ -479,12 +485,13 @@ class LocalStack:
                 "--listen",
                 s["opengate"].address,
             ],
+            hold,
         )
         cloudera = ["exporter", "cloudera", "--report", paths.report, "--listen", s["cloudera"].address]
         cloudera += ["--interval", t.poll_interval]
         if paths.schedule is not None:
             cloudera += ["--schedule", str(paths.schedule)]
-        self.spawn_smmc("cloudera", cloudera)
+        self.spawn_smmc("cloudera", cloudera, hold)
 
     def _start_receiver(self) -> None:
         s = self.services
