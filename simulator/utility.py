@@ -442,19 +442,25 @@ def _swe_rows(day: smmeplus_sim.Day, conc: str, meters: pd.DataFrame, flags: lis
         day.msw = _status_words_with(day.msw, meters, conc, flags, day.date, active)
 
 
+def _meter_flags(
+    day: smmeplus_sim.Day, fleet: smmeplus_sim.Fleet, scenario: Scenario, target: dict[str, Any], active: bool
+) -> str | None:
+    """The scenario's meter flags raised (`active`) or cleared on its concentrator; that concentrator."""
+    conc = target.get("concentrator")
+    effect = scenario.effects.get("meters")
+    if conc is not None and effect:
+        chosen = _chosen_meters(fleet, conc, float(effect.get("share", 1.0)))
+        _swe_rows(day, conc, chosen, list(effect.get("flags", [])), active=active)
+    return conc
+
+
 def recover_smmeplus(
     day: smmeplus_sim.Day, fleet: smmeplus_sim.Fleet, scenario: Scenario, target: dict[str, Any]
 ) -> None:
     """The day after a scenario ends: its meters report their flags cleared, its concentrator is back."""
-    conc = target.get("concentrator")
-    if conc is None:
-        return
-    effect = scenario.effects.get("meters")
-    if effect:
-        chosen = _chosen_meters(fleet, conc, float(effect.get("share", 1.0)))
-        _swe_rows(day, conc, chosen, list(effect.get("flags", [])), active=False)
+    conc = _meter_flags(day, fleet, scenario, target, active=False)
     effect = scenario.effects.get("concentrator")
-    if effect and "reachable" in effect:
+    if conc is not None and effect and "reachable" in effect:
         day.csw.loc[day.csw["concentratorname"] == conc, "isreachable"] = "1"
 
 
@@ -462,13 +468,9 @@ def apply_smmeplus_effects(
     day: smmeplus_sim.Day, fleet: smmeplus_sim.Fleet, scenario: Scenario, target: dict[str, Any]
 ) -> None:
     """Edit the day's frames for the scenario's concentrator (the generator's frames are editable)."""
-    conc = target.get("concentrator")
+    conc = _meter_flags(day, fleet, scenario, target, active=True)
     if conc is None:
         return
-    effect = scenario.effects.get("meters")
-    if effect:
-        chosen = _chosen_meters(fleet, conc, float(effect.get("share", 1.0)))
-        _swe_rows(day, conc, chosen, list(effect.get("flags", [])), active=True)
     effect = scenario.effects.get("concentrator")
     if effect and "reachable" in effect:
         mask = day.csw["concentratorname"] == conc
