@@ -43,7 +43,7 @@ def test_the_copied_catalogs_load(base):
     [
         (
             METER,
-            "severity: critical\n    maintenance: remote\n    per_meter: true\n"
+            "severity: warning\n    maintenance: remote\n    per_meter: true\n"
             "  - word: extended1\n    bit: 4\n",
             "severity: urgent\n    maintenance: remote\n    per_meter: true\n"
             "  - word: extended1\n    bit: 4\n",
@@ -210,7 +210,7 @@ def test_missing_override_directory(tmp_path):
 def test_a_site_override_changes_entries_and_adds_bits(tmp_path):
     (tmp_path / METER).write_text(
         """flags:
-  - {word: extended1, bit: 3, severity: warning}
+  - {word: extended1, bit: 3, severity: critical}
   - word: normal1
     bit: 8
     acronym: SITE8
@@ -224,10 +224,10 @@ def test_a_site_override_changes_entries_and_adds_bits(tmp_path):
         encoding="utf-8",
     )
     cat = load_catalogs(tmp_path)
-    assert cat.meter_flag("CAPE").severity == "warning"
+    assert cat.meter_flag("CAPE").severity == "critical"
     assert cat.meter_flag("CAPE").description.startswith("Meter case opening")
     assert [d.acronym for d in cat.decode_meter_words({"normal1": 0x0100})] == ["SITE8"]
-    assert load_catalogs().meter_flag("CAPE").severity == "critical"  # the shipped catalog is untouched
+    assert load_catalogs().meter_flag("CAPE").severity == "warning"  # the shipped catalog is untouched
 
 
 def test_override_from_the_environment_and_caching(tmp_path, monkeypatch):
