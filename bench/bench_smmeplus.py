@@ -292,14 +292,17 @@ def bench_scrape(workdir: Path, target_series: int, scrapes: int) -> dict:
     from exporters.smmeplus.cli import Exporter
     from simulator import smmeplus as sim
 
-    out = workdir / "scrape"
     meters = max(1000, target_series * 2)
-    sim.generate_day(out, meters=meters, seed=5, date=DAY, hpe_rows=meters // 5)
-    exporter = Exporter(
-        out, workdir / "scrape-state", out / "inventory", per_meter_series_limit=10**9, settle_seconds=0
-    )
-    exporter.restore()
-    exporter.scan()
+    while True:  # a fleet large enough for the target (the simulator's ordinary day is calm)
+        out, state = workdir / f"scrape-{meters}", workdir / f"scrape-state-{meters}"
+        sim.generate_day(out, meters=meters, seed=5, date=DAY, hpe_rows=meters // 5)
+        exporter = Exporter(out, state, out / "inventory", per_meter_series_limit=10**9, settle_seconds=0)
+        exporter.restore()
+        exporter.scan()
+        if _series(exporter.exposition.body()) >= target_series or meters >= 2_000_000:
+            break
+        exporter.inbox.ledger.close()
+        meters *= 4
     # cap the per-meter family so the whole exposition holds the target number of series
     others = _series(exporter.exposition.body()) - _count(exporter.exposition.body())
     exporter.source.per_meter_series_limit = max(0, target_series - others)
@@ -342,7 +345,9 @@ def _count(body: bytes) -> int:
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rows", default="100000,1000000,5000000", help="SWE day sizes, comma-separated")
+    p.add_argument(
+        "--rows", default="100000,1000000,5000000", help="SWE day sizes, comma-separated (empty: none)"
+    )
     p.add_argument("--repeats", type=int, default=3, help="repetitions per size up to 1,000,000 rows")
     p.add_argument("--repeats-large", type=int, default=1, help="repetitions for larger days")
     p.add_argument("--meters", type=int, default=400_000)
@@ -355,12 +360,13 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-smmeplus-") as tmp:
         data_dir = args.data_dir or Path(tmp) / "data"
         sizes = []
-        for rows in (int(r) for r in args.rows.split(",")):
+        for rows in (int(r) for r in args.rows.split(",") if r.strip()):
             path = swe_day(data_dir, rows, args.meters, args.concentrators)
             repeats = args.repeats if rows <= 1_000_000 else args.repeats_large
             sizes.append(bench_size(path, rows, Path(tmp) / "work", repeats))
             print(json.dumps(sizes[-1]), file=sys.stderr, flush=True)
-        print(report(sizes, args.meters, args.concentrators))
+        if sizes:
+            print(report(sizes, args.meters, args.concentrators))
         if not args.no_scrape:
             scrape = bench_scrape(Path(tmp), args.series, args.scrapes)
             print(json.dumps(scrape), file=sys.stderr)

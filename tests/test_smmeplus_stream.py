@@ -17,7 +17,7 @@ from test_smmeplus import run_exporter, samples, series
 from exporters.core import exposition
 from exporters.core.tabular import parse_timestamps
 from exporters.smmeplus import fold, metrics, read
-from smmc.catalogs import load_catalogs
+from smmc.catalogs import FILES, OVERRIDE_ENV, load_catalogs
 
 HEADER = ["concentrator", "meter", "pod", "type", "date", "severity", "isactive", "description"]
 CONCENTRATORS = ["TD-1", "TD-2", " TD-2", "TD-3 ", "TD-10", ""]
@@ -126,13 +126,26 @@ def test_the_streamed_fold_equals_a_row_by_row_reading(tmp_path: Path, seed: int
         assert folded(read.read_swe(path, cat, block_size=block_size)) == expected
 
 
-def write_per_meter_day(path: Path) -> list[tuple[str, str, str]]:
-    """Meters with CAPE (critical) and DZCR (warning), both per-meter flags, active."""
+def critical_and_warning(override_dir: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """Two per-meter flags of different severity: CAPE raised to critical by a site override (the
+    shipped catalog rates every per-meter flag a warning), and a warning one."""
+    (override_dir / FILES[0]).write_text(
+        "flags:\n  - {word: extended1, bit: 3, severity: critical}\n", encoding="utf-8"
+    )
+    monkeypatch.setenv(OVERRIDE_ENV, str(override_dir))
+    flags = load_catalogs().meter_flags
+    critical = next(f.acronym for f in flags if f.per_meter and f.severity == "critical")
+    warning = next(f.acronym for f in flags if f.per_meter and f.severity == "warning")
+    return critical, warning
+
+
+def write_per_meter_day(path: Path, acronyms: tuple[str, str]) -> list[tuple[str, str, str]]:
+    """Meters with one or both of two per-meter flags, active."""
     rows, active = [], []
     rng = random.Random(7)
     for _ in range(90):
         conc, meter = f"TD-{rng.randrange(9)}", f"M{rng.randrange(10**6):06d}"
-        for acronym in rng.sample(["CAPE", "DZCR"], rng.randint(1, 2)):
+        for acronym in rng.sample(acronyms, rng.randint(1, 2)):
             rows.append([conc, meter, "1", "0.0.0.0", "2021-10-07", "0", "TRUE", f"event ({acronym})"])
             active.append((meter, conc, acronym))
     path.write_text("\n".join("\t".join(r) for r in [HEADER, *rows]) + "\n")
@@ -144,7 +157,10 @@ def test_the_per_meter_limit_chooses_its_rows_before_any_series_is_built(
 ) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    active = write_per_meter_day(inbox / "SWE_2021-10-07.csv")
+    overrides = tmp_path / "overrides"
+    overrides.mkdir()
+    critical, warning = critical_and_warning(overrides, monkeypatch)
+    active = write_per_meter_day(inbox / "SWE_2021-10-07.csv", (critical, warning))
     limit = 25
     rendered: list[int] = []  # label rows handed to the family of per-meter series
     built: list[int] = []  # rows handed to meter_families as per-meter series
@@ -168,7 +184,7 @@ def test_the_per_meter_limit_chooses_its_rows_before_any_series_is_built(
         exporter.inbox.ledger.close()
     assert len(active) > limit
     assert built[-1] == limit and rendered[-1] == limit  # never more than the limit, at no stage
-    severity = {"CAPE": 0, "DZCR": 1}  # critical before warning
+    severity = {critical: 0, warning: 1}
     expected = sorted(active, key=lambda r: (severity[r[2]], r[1], r[0], r[2]))[:limit]
     exposed = series(s, "smmc_meter_flag_active")
     assert {(dict(k)["meter"], dict(k)["concentrator"], dict(k)["flag"]) for k in exposed} == set(expected)

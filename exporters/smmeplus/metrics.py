@@ -139,8 +139,14 @@ def _count_by(
         codes, values = pd.factorize(column, sort=True)
         key = key * max(len(values), 1) + codes
         uniques.append(np.asarray(values, dtype=object) if values.dtype == object else np.asarray(values))
-    groups, inverse = np.unique(key, return_inverse=True)
-    totals = np.bincount(inverse.reshape(-1), weights=weights, minlength=len(groups))
+    space = int(np.prod([max(len(u), 1) for u in uniques]))
+    if space <= 4 * len(key) + 1024:  # counted over every combination, in label order, without a sort
+        totals = np.bincount(key, weights=weights, minlength=space)
+        groups = np.flatnonzero(np.bincount(key, minlength=space))
+        totals = totals[groups]
+    else:
+        groups, inverse = np.unique(key, return_inverse=True)
+        totals = np.bincount(inverse.reshape(-1), weights=weights, minlength=len(groups))
     labels = []
     for values in reversed(uniques):
         labels.append(values[groups % max(len(values), 1)])
