@@ -165,7 +165,8 @@ ticket), field (SM04 meter, SM05 concentrator/router, SM15 field operations), sc
 configuration campaigns), support (a ticket to the support contract named by `contract`: the mobile
 operator's SLA, OpenGate, the Cloudera data lake, SMMePlus), outage (grid operations), platform (the
 monitoring itself), none (recorded only). Every step of the seed, with its route and queue:
-[process.md](process.md). Routing and inhibition: [alertmanager.md](alertmanager.md). Each alert links its runbook.
+[process.md](process.md). Routing and inhibition: [alertmanager.md](alertmanager.md). Each alert links its
+runbook.
 """
 
 
