@@ -398,3 +398,11 @@ def test_the_receiver_opens_each_kind_of_ticket_in_its_queue(
     assert issue["key"].startswith(project + "-")
     assert issue["fields"]["issuetype"]["name"] == issue_type
     assert f"smmc-queue-{queue}" in issue["fields"]["labels"]
+
+
+def test_every_alert_outside_the_monitoring_itself_traces_to_a_step(rs, rows):
+    """An alert that acts on the utility's equipment or contracts has a row: a new one must say which step
+    of the seed it implements (the platform alerts watch this stack itself, not the seed's process)."""
+    traced = {r.alert for r in rows}
+    untraced = [a.name for a in rs.alerts if a.labels["maintenance"] != "platform" and a.name not in traced]
+    assert untraced == []
