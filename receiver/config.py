@@ -214,11 +214,12 @@ def _rule(
     queue = entry.get("queue")
     if queue is not None:
         queue = str(queue)
+        known = queues or {}
         if action not in TICKET_TYPES:
             raise ConfigError(f"{where}: a queue is for ticket actions {TICKET_TYPES}, not {action!r}")
-        if queue not in (queues or {}):
-            raise ConfigError(f"{where}: queue {queue!r} is not one of {sorted(queues or {})}")
-        params = {**queues[queue].settings, "queue": queue, **params}  # type: ignore[index]
+        if queue not in known:
+            raise ConfigError(f"{where}: queue {queue!r} is not one of {sorted(known)}")
+        params = {**known[queue].settings, "queue": queue, **params}
     return Rule(
         str(entry.get("name", where)), parsed, action, params, bool(entry.get("approval", False)), queue
     )

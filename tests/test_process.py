@@ -368,3 +368,41 @@ def test_the_action_map_rejects_an_unknown_queue_or_a_queue_on_a_command():
     data["rules"][0] = {"name": "x", "matchers": ['alertname="X"'], "action": "record", "queue": "springlab"}
     with pytest.raises(ConfigError, match="a queue is for ticket actions"):
         load_config(data=data, env={})
+
+
+# -- the queues through the real receiver and the fake JIRA ----------------------------------------------
+@pytest.mark.parametrize(
+    ("alertname", "project", "issue_type", "queue"),
+    [
+        ("ModemIncidentEscalation", "M2M", "Incident", "m2m-operator-sla"),
+        ("OpenGatePlatformUnavailable", "OGS", "Incident", "opengate-support"),
+        ("CriticalDataJobFailed", "DLK", "Incident", "datalake-support"),
+        ("SmmeplusEventHubNoOutgoingBytes", "SMP", "Incident", "smmeplus-support"),
+        ("MeterEventRegisterNearFull", "SPEC", "Task", "springlab"),
+        ("MeterProgrammingStuck", "SPEC", "Scheduled Maintenance", "springlab-scheduled"),
+        ("ModemWithoutPresence", "FIELD", "Work Order", "field-sm05"),
+        ("MeterHardwareFaultField", "FIELD", "Work Order", "field-sm04"),
+    ],
+)
+def test_the_receiver_opens_each_kind_of_ticket_in_its_queue(
+    rs, tmp_path, alertname, project, issue_type, queue
+):
+    from tests.receiver_stack import ReceiverStack, alert, notification, settle
+
+    labels = {k: v for k, v in routing._labels(rs.alert(alertname)).items() if k != "alertname"}
+    with ReceiverStack(tmp_path) as stack:
+        stack.post("smmc-actions", notification("smmc-actions", [alert(alertname, **labels)]))
+        [done] = settle(stack)
+        assert done["status"] == "succeeded", done
+        [issue] = stack.jira_issues()
+    assert issue["key"].startswith(project + "-")
+    assert issue["fields"]["issuetype"]["name"] == issue_type
+    assert f"smmc-queue-{queue}" in issue["fields"]["labels"]
+
+
+def test_every_alert_outside_the_monitoring_itself_traces_to_a_step(rs, rows):
+    """An alert that acts on the utility's equipment or contracts has a row: a new one must say which step
+    of the seed it implements (the platform alerts watch this stack itself, not the seed's process)."""
+    traced = {r.alert for r in rows}
+    untraced = [a.name for a in rs.alerts if a.labels["maintenance"] != "platform" and a.name not in traced]
+    assert untraced == []
