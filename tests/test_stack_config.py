@@ -326,5 +326,6 @@ def test_status_without_a_local_stack_probes_the_default_ports(tmp_path: Path) -
     assert "Traceback" not in result.stderr
     assert "probing the default ports (the compose stack)" in result.stdout
     for spec in SERVICES:
-        assert re.search(rf"{spec.name}\s+(up|down|answers)\b.*:{spec.port}{spec.health}", result.stdout), spec
+        line = rf"{spec.name}\s+(up|down|answers)\b.*:{spec.port}{spec.health}"
+        assert re.search(line, result.stdout), spec
     assert result.returncode == (0 if " 10 of 10 up" in result.stdout else 1)
