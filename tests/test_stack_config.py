@@ -16,9 +16,11 @@ from smmc.stack.config import (
     rewrite_alertmanager_config,
     rewrite_prometheus_config,
 )
+from smmc.stack.credentials import ensure_secret
 from smmc.stack.envfile import EnvFileError, parse_env
-from smmc.stack.launcher import SERVICES, RealSources, check_ports, ensure_secret, plan_ports
 from smmc.stack.processes import StackError
+from smmc.stack.services import SERVICES, check_ports, plan_ports
+from smmc.stack.sources import RealSources
 
 PROMETHEUS_YML = cfg.REPO_ROOT / cfg.PROMETHEUS_YML
 ALERTMANAGER_YML = cfg.REPO_ROOT / cfg.ALERTMANAGER_YML
@@ -307,3 +309,23 @@ def test_grafana_runs_with_the_rendered_provisioning_and_the_generated_password(
     compose = load_yaml(cfg.REPO_ROOT / "docker-compose.yml")["services"]["grafana"]["environment"]
     for key in ("GF_USERS_ALLOW_SIGN_UP", "GF_AUTH_ANONYMOUS_ENABLED", "GF_ANALYTICS_REPORTING_ENABLED"):
         assert env[key] == compose[key]
+
+
+def test_status_without_a_local_stack_probes_the_default_ports(tmp_path: Path) -> None:
+    import subprocess
+
+    from smmc.stack.processes import smmc_command
+
+    result = subprocess.run(
+        [*smmc_command(), "stack", "status", "--dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "Traceback" not in result.stderr
+    assert "probing the default ports (the compose stack)" in result.stdout
+    for spec in SERVICES:
+        line = rf"{spec.name}\s+(up|down|answers)\b.*:{spec.port}{spec.health}"
+        assert re.search(line, result.stdout), spec
+    assert result.returncode == (0 if " 10 of 10 up" in result.stdout else 1)

@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from smmc.stack.binaries import GRAFANA
-from smmc.stack.launcher import SERVICES
 from smmc.stack.processes import free_port, smmc_command, wait_for
+from smmc.stack.services import SERVICES
 
 pytestmark = pytest.mark.e2e
 

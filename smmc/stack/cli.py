@@ -26,6 +26,7 @@ import httpx
 from smmc.options import OptionParser, fail, positive_int
 
 from . import launcher as ln
+from . import services, sources
 from .binaries import MissingProgram
 from .envfile import EnvFileError, read_env_file
 from .processes import StackError, smmc_command
@@ -56,7 +57,7 @@ def build_parser() -> OptionParser:
         env_prefix="SMMC_STACK_",
         help="start the whole stack in the foreground (Ctrl-C stops it)",
         description="Start the whole stack as local processes. Default ports (README, docs/stack.md): "
-        + ", ".join(f"{s.name} {s.port}" for s in ln.SERVICES),
+        + ", ".join(f"{s.name} {s.port}" for s in services.SERVICES),
     )
     up.add_argument("--dir", type=Path, default=default_dir(), help="state directory (reused by the next up)")
     up.add_argument(
@@ -72,7 +73,7 @@ def build_parser() -> OptionParser:
         type=_port_pair,
         default=[],
         metavar="SERVICE=PORT",
-        help="one service's port (repeatable; services: " + ", ".join(ln.SPECS) + ")",
+        help="one service's port (repeatable; services: " + ", ".join(services.SPECS) + ")",
     )
     up.add_argument(
         "--meters", type=positive_int, env="SMMC_SIM_METERS", default=2000, help="simulated meters"
@@ -164,7 +165,7 @@ def _simulator_off(env: Mapping[str, str]) -> bool:
 
 def _print_table(stack: ln.LocalStack) -> None:
     print("\nwhat opens where:")
-    for spec in ln.SERVICES:
+    for spec in services.SERVICES:
         if spec.name == "grafana" and stack.grafana_note:
             print(f"  {'grafana':<14} -  {stack.grafana_note}")
             continue
@@ -190,14 +191,14 @@ def _up(args: argparse.Namespace) -> int:
         )
     try:
         overrides = dict(args.port)
-        ports = ln.plan_ports(args.port_offset, overrides)
+        ports = services.plan_ports(args.port_offset, overrides)
     except StackError as exc:
         return fail(f"{PROG} up", str(exc))
-    source: ln.Source
+    source: sources.Source
     if _simulator_off(env):
-        source = ln.RealSources(env)
+        source = sources.RealSources(env)
     else:
-        source = ln.SimulatorSource(args.meters, args.seed, args.day_seconds)
+        source = sources.SimulatorSource(args.meters, args.seed, args.day_seconds)
     scale = float(args.time_scale)
     timing = ln.Timing() if scale == 1 else ln.Timing.compressed(scale)
 
@@ -272,13 +273,13 @@ def _up(args: argparse.Namespace) -> int:
 def _status(workdir: Path) -> int:
     state = ln.read_state(workdir)
     if state and ln.pid_alive(state.get("pid")):
-        services = {name: s["url"] + s["health"] for name, s in state["services"].items()}
+        probes = {name: s["url"] + s["health"] for name, s in state["services"].items()}
         print(f"local stack from {workdir} (pid {state['pid']}):")
     else:
-        services = {s.name: f"http://127.0.0.1:{s.port}{s.health}" for s in ln.SERVICES}
+        probes = {s.name: f"http://127.0.0.1:{s.port}{s.health}" for s in services.SERVICES}
         print(f"no local stack running from {workdir}; probing the default ports (the compose stack):")
     down = 0
-    for name, url in services.items():
+    for name, url in probes.items():
         try:
             code = httpx.get(url, timeout=2.0).status_code
             answer = "up" if code == 200 else f"answers {code}"
@@ -287,11 +288,11 @@ def _status(workdir: Path) -> int:
         if answer != "up":
             down += 1
         print(f"  {name:<14} {answer:<24} {url}")
-    total = len(services)
+    total = len(probes)
     if state and ln.pid_alive(state.get("pid")):
         # the processes without an HTTP endpoint (the simulator): alive or not
         for name, pid in (state.get("processes") or {}).items():
-            if name in services:
+            if name in probes:
                 continue
             total += 1
             alive = ln.pid_alive(pid)

@@ -12,22 +12,20 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
 from . import config as cfg
 from .binaries import ALERTMANAGER, GRAFANA, PROMETHEUS
+from .credentials import Secret, ensure_secret
 from .processes import (
     Process,
     ProcessGroup,
-    StackError,
-    port_taken,
     smmc_command,
     wait_for,
 )
@@ -38,81 +36,13 @@ from .servers import (
     grafana_env,
     grafana_home,
 )
+from .services import JOB_SERVICE, SERVICES, SPECS, Service, check_ports
+from .sources import Source, SourcePaths
 
 STATE_FILE = "stack.json"
 # the env file's variables a child process gets; the stack's own secrets go to files (ensure_secret)
 PASSED_ENV = ("SMMC_",)
 NOT_PASSED_ENV = frozenset({"SMMC_RECEIVER_TOKEN"})
-
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    name: str
-    port: int  # the documented default (README, docs/stack.md; compose uses the same)
-    health: str  # path answering 200 once the service is up
-    what: str
-    login: str = "none"
-
-
-SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec(
-        "grafana",
-        3000,
-        "/api/health",
-        "Grafana, the Control Room dashboards",
-        "admin / the Grafana admin password",
-    ),
-    ServiceSpec("prometheus", 9090, "/-/ready", "Prometheus (targets, rules, alerts, queries)"),
-    ServiceSpec("alertmanager", 9093, "/-/ready", "Alertmanager (alerts, silences, inhibitions)"),
-    ServiceSpec(
-        "receiver",
-        9820,
-        "/healthz",
-        "the receiver's API (/api/actions, /api/ledger)",
-        "Bearer <receiver token>",
-    ),
-    ServiceSpec("smmeplus", 9810, "/healthz", "SMMePlus exporter /metrics"),
-    ServiceSpec("opengate", 9811, "/healthz", "OpenGate exporter /metrics"),
-    ServiceSpec("cloudera", 9812, "/healthz", "Cloudera exporter /metrics"),
-    ServiceSpec("fake-opengate", 9830, "/_fake/stats", "fake OpenGate North API"),
-    ServiceSpec("fake-jira", 9831, "/_fake/issues", "fake JIRA (/_fake/issues)"),
-    ServiceSpec("fake-smmeplus", 9832, "/_fake/commands", "fake SMMePlus integration (/_fake/commands)"),
-)
-SPECS = {s.name: s for s in SERVICES}
-# the scrape jobs of prometheus/prometheus.yml and the service each one scrapes
-JOB_SERVICE = {
-    "smmeplus": "smmeplus",
-    "opengate": "opengate",
-    "cloudera": "cloudera",
-    "receiver": "receiver",
-    "prometheus": "prometheus",
-    "alertmanager": "alertmanager",
-    "grafana": "grafana",
-}
-
-
-def plan_ports(offset: int = 0, overrides: Mapping[str, int] | None = None) -> dict[str, int]:
-    """Each service's port: its documented default plus `offset`, unless overridden."""
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - set(SPECS))
-    if unknown:
-        raise StackError(f"unknown service {unknown[0]!r} in --port (services: {', '.join(SPECS)})")
-    ports = {s.name: overrides.get(s.name, s.port + offset) for s in SERVICES}
-    bad = [f"{n}={p}" for n, p in ports.items() if not 0 < p < 65536]
-    if bad:
-        raise StackError(f"port out of range: {bad[0]} (check --port-offset and --port)")
-    return ports
-
-
-def check_ports(ports: Mapping[str, int], names: list[str]) -> None:
-    """One line for the first taken port: the service and the flag that moves it."""
-    for name in names:
-        port = ports[name]
-        if port_taken(port):
-            raise StackError(
-                f"port {port} for {name} is taken (something listens on 127.0.0.1:{port}): "
-                f"use --port {name}=PORT, or --port-offset N to move every port"
-            )
 
 
 @dataclass(frozen=True)
@@ -146,159 +76,6 @@ class Timing:
             settle_seconds="0.5",
             new_counter_hold_seconds="2",
         )
-
-
-@dataclass
-class SourcePaths:
-    """What the exporters read. `opengate_url` None: the fake OpenGate serving `fleet`."""
-
-    inbox: Path
-    inventory: Path | None
-    report: str
-    schedule: Path | None
-    organization: str
-    fleet: Path | None = None
-    opengate_url: str | None = None
-
-
-class Source(Protocol):
-    """The data the exporters read: written before they start (`start` returns when day 0 is there)."""
-
-    name: str
-
-    def start(self, stack: LocalStack) -> SourcePaths: ...
-
-
-def simulator_paths(out: Path, organization: str) -> SourcePaths:
-    """The directory `smmc simulate utility --out DIR` writes (its module documents the layout)."""
-    return SourcePaths(
-        inbox=out / "smmeplus" / "inbox",
-        inventory=out / "smmeplus" / "inventory",
-        report=str(out / "cloudera" / "report.csv"),
-        schedule=out / "cloudera" / "jobs.yml",
-        organization=organization,
-        fleet=out / "opengate" / "fleet.json",
-    )
-
-
-@dataclass
-class SimulatorSource:
-    """`smmc simulate utility --loop-seconds N` as a child process (the compose stack's `simulator`)."""
-
-    meters: int = 2000
-    seed: int = 1
-    day_seconds: float = 300.0
-    name: str = "simulator"
-
-    def start(self, stack: LocalStack) -> SourcePaths:
-        out = stack.workdir / "sim"
-        stack.spawn_smmc(
-            "simulator",
-            [
-                "simulate",
-                "utility",
-                "--out",
-                str(out),
-                "--meters",
-                str(self.meters),
-                "--seed",
-                str(self.seed),
-                "--loop-seconds",
-                f"{self.day_seconds:g}",
-                "--opengate-fake",
-                stack.services["fake-opengate"].url,
-            ],
-        )
-        # healthy once the first day is written (the compose health check tests the same file)
-        wait_for(
-            lambda: (out / "utility.json").exists(),
-            stack.start_timeout,
-            "the simulator's first day",
-            processes=stack.group,
-        )
-        stack.progress("simulator", f"day 0 written to {out}")
-        fleet = json.loads((out / "opengate" / "fleet.json").read_text(encoding="utf-8"))
-        return simulator_paths(out, str(fleet["organization"]))
-
-
-@dataclass
-class RealSources:
-    """Real sources, read from the same variables the compose stack's `.env` sets. Paths under /data
-    (the compose mount) are taken relative to SMMC_SOURCE_DATA, the host directory compose mounts."""
-
-    env: Mapping[str, str]
-    name: str = "real sources"
-
-    def _path(self, key: str) -> str:
-        value = self.env.get(key, "").strip()
-        if not value:
-            raise StackError(f"SMMC_SIMULATOR=off but {key} is not set (the env file names the real sources)")
-        data = self.env.get("SMMC_SOURCE_DATA", "").strip()
-        if "://" in value:
-            return value
-        if data and (value == "/data" or value.startswith("/data/")):
-            return str(Path(data) / value[len("/data") :].lstrip("/"))
-        return value
-
-    def start(self, stack: LocalStack) -> SourcePaths:
-        url = self.env.get("SMMC_OPENGATE_URL", "").strip()
-        if not url:
-            raise StackError("SMMC_SIMULATOR=off but SMMC_OPENGATE_URL is not set")
-        paths = SourcePaths(
-            inbox=Path(self._path("SMMC_SMMEPLUS_INBOX")),
-            inventory=Path(self._path("SMMC_SMMEPLUS_INVENTORY")),
-            report=self._path("SMMC_CLOUDERA_REPORT"),  # a URL is kept as it is
-            schedule=Path(self._path("SMMC_CLOUDERA_SCHEDULE")),
-            organization=self.env.get("SMMC_OPENGATE_ORGANIZATION", "enel_chile"),
-            opengate_url=url,
-        )
-        if not paths.inbox.is_dir():
-            raise StackError(f"SMMC_SMMEPLUS_INBOX {paths.inbox} is not a directory")
-        return paths
-
-
-@dataclass
-class Service:
-    name: str
-    port: int
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.address}"
-
-
-@dataclass
-class Secret:
-    name: str
-    path: Path
-    value: str
-    generated: bool
-    what: str
-
-
-def ensure_secret(directory: Path, name: str, given: str | None, what: str) -> Secret:
-    """A secret file: the given value (it replaces a stored one), else the stored one, else a new one."""
-    directory.mkdir(parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)
-    path = directory / name
-    generated = False
-    if given:
-        value = given
-    elif path.exists() and path.read_text(encoding="utf-8").strip():
-        return Secret(name, path, path.read_text(encoding="utf-8").strip(), False, what)
-    else:
-        value = secrets.token_urlsafe(24)
-        generated = True
-    tmp = path.with_name(f".{name}.part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(value)
-    os.replace(tmp, path)
-    return Secret(name, path, value, generated, what)
 
 
 @dataclass

@@ -79,17 +79,23 @@ class Process:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the whole process group: SIGTERM, then SIGKILL after `timeout`."""
-        if self.popen.poll() is not None:
-            self._reap_group()
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.popen.pid, signal.SIGTERM)
+        self.terminate()
+        self.wait_stopped(time.monotonic() + timeout)
+
+    def terminate(self) -> None:
+        """SIGTERM to the whole group (nothing when the leader has exited)."""
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.popen.pid, signal.SIGTERM)
+
+    def wait_stopped(self, deadline: float) -> None:
+        """Wait for the leader until `deadline` (monotonic), then SIGKILL the group."""
         try:
-            self.popen.wait(timeout=timeout)
+            self.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait(timeout=timeout)
+            self.popen.wait(timeout=10.0)
         self._reap_group()
 
     def _reap_group(self) -> None:
@@ -161,11 +167,16 @@ class ProcessGroup:
             parts.append(f"--- {process.name} ({state}): {process.log_path}\n{process.tail(lines)}")
         return "\n".join(parts)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
+        """SIGTERM to every group at once (newest first), then wait for them all; a group still there
+        after `timeout` is SIGKILLed. The stop takes as long as the slowest process, not their sum."""
         errors = []
         for process in reversed(self.processes):
+            process.terminate()
+        deadline = time.monotonic() + timeout
+        for process in reversed(self.processes):
             try:
-                process.stop()
+                process.wait_stopped(deadline)
             except Exception as exc:  # keep stopping the others
                 errors.append(f"{process.name}: {exc}")
         if errors:

@@ -22,15 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from smmc.stack import config as stack_config
-from smmc.stack.launcher import (
-    SPECS,
-    LocalStack,
-    Service,
-    SourcePaths,
-    Timing,
-    simulator_paths,
-)
+from smmc.stack.launcher import LocalStack, Timing
 from smmc.stack.processes import StackError, free_port
+from smmc.stack.services import SPECS, Service
+from smmc.stack.sources import SourcePaths, simulator_paths
 
 HarnessError = StackError
 
