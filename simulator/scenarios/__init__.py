@@ -11,6 +11,8 @@ monitoring must do about it (`expect`, checked by the end-to-end test). Placehol
     effects:
       meters: {flags: [PUP, AFC], share: 1.0}           # meters of the concentrator with these flags
       concentrator: {reachable: false}                   # its status-word report row
+      concentrator: {conditions: [A, E]}                 # CSW flags put in their alarm state (`all`: every
+                                                         # flag of the catalog that has one)
       workorders: {error: "...", share: 1.0}             # its work orders fail with this error text
       modem: {present: false, ip_presence: NOK,          # its router in OpenGate
               admin_state: SUSPENDED, sim_state: SUSPENDED}
@@ -22,6 +24,9 @@ monitoring must do about it (`expect`, checked by the end-to-end test). Placehol
       inhibited: [{alertname, labels}]                   # firing in Prometheus, suppressed by Alertmanager
       not_firing: [{alertname, labels}]
       metrics: [{expr, min}]                             # PromQL whose value must reach `min`
+
+The concentrators the named scenarios act on carry no background noise on any day (the utility keeps
+them quiet), so what a scenario switches on and off is all they show.
 """
 
 from __future__ import annotations
