@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from simulator.scenarios import ScenarioError, available, load_all, load_scenario, parse_scenario
+from simulator.scenarios import Scenario, ScenarioError, available, load_all, load_scenario, parse_scenario
 from simulator.utility import Utility, UtilityError
 
 from .harness import REPO, smmc_command
@@ -68,11 +68,36 @@ def test_deterministic_for_a_seed_and_days_follow_each_other(tmp_path: Path) -> 
     assert Path(other.files["swe"]).read_bytes() != Path(ra.files["swe"]).read_bytes()
 
 
-def test_every_scenario_acts_on_its_own_healthy_object(utility: Utility) -> None:
+def _touches(scenario: Scenario) -> set[tuple[str, str]]:
+    """What a scenario changes on its concentrator: meter flags, CSW fields, work orders, router fields."""
+    out: set[tuple[str, str]] = set()
+    effects = scenario.effects
+    out |= {("flag", str(f)) for f in effects.get("meters", {}).get("flags", [])}
+    concentrator = effects.get("concentrator", {})
+    if "reachable" in concentrator:
+        out.add(("csw", "reachable"))
+    out |= {("csw", str(c)) for c in concentrator.get("conditions", [])}
+    if "workorders" in effects:
+        out.add(("workorders", ""))
+    out |= {("modem", str(k)) for k in effects.get("modem", {})}
+    return out
+
+
+def test_every_scenario_acts_on_a_healthy_object_without_overlapping_another(utility: Utility) -> None:
+    """Scenarios that share a concentrator (they all run in one incident) change different things on
+    it: no two raise the same meter flag, set the same CSW field, fail its work orders or change the same
+    router field, so each one's alerts and their clearing are its own."""
     scenarios = list(load_all().values())
     targets = {s.name: utility.targets(s) for s in scenarios}
-    concentrators = [t["concentrator"] for t in targets.values() if "concentrator" in t]
-    assert len(concentrators) == len(set(concentrators)), targets
+    seen: dict[str, dict[tuple[str, str], str]] = {}
+    for scenario in scenarios:
+        conc = targets[scenario.name].get("concentrator")
+        if conc is None:
+            continue
+        mine = seen.setdefault(conc, {})
+        for touch in _touches(scenario):
+            assert touch not in mine, f"{scenario.name} and {mine[touch]} both change {touch} on {conc}"
+            mine[touch] = scenario.name
     devices = {d["id"]: d for d in utility.base_fleet["devices"]}
     for t in targets.values():
         if "modem" in t:
@@ -153,6 +178,10 @@ def test_scenario_files_are_valid_and_expect_alerts_the_rules_define() -> None:
         "sim-suspended",
         "garbage-input",
         "concentrator-conditions",
+        "meter-flags-first-step",
+        "router-before-status-report",
+        "plc-modem-failure",
+        "first-workorder-errors",
     }
     for scenario in scenarios.values():
         assert scenario.expect, f"{scenario.name}: expects nothing"
