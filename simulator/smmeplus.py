@@ -106,7 +106,7 @@ SWE_ACTIVE_METER_RATES = {"PUP": 2e-4, "CAPE": 1e-4, "AFC": 5e-4}
 OUTAGE_RATE = 2.0 / 365
 # High-priority work orders (HPE) per meter and day (on-demand reads, reconnections) and the share that
 # fails; the seed's HPE sample (17 rows, 13 of them errors) gives the mix of error texts, not the rate.
-HPE_ROWS_PER_METER = 0.02
+HPE_ROWS_PER_METER = 0.01
 HPE_ERROR_SHARE = 0.03
 # The HPE sample of the seed (17 rows): (activity, TB ACK, result text) and how often it appears.
 HPE_SAMPLE_MIX = (
@@ -122,7 +122,7 @@ HPE_SAMPLE_MIX = (
 HPE_OTHER_ERROR_SHARE = 0.1  # of the errors: the rest of the catalog's meter errors, spread evenly
 # LPE rows per meter and day; the seed's LPE sample: 2 commissioned, 8 decommissioned; plus the
 # catalog's commissioning errors.
-LPE_ROWS_PER_METER = 0.01
+LPE_ROWS_PER_METER = 0.001
 LPE_MIX = {"Meter commissioned": 0.2, "Meter decommissioned": 0.78}
 LPE_ERROR_SHARE = 0.02
 # The CSW sample of the seed: 10 of 14 concentrators report 08001E, 4 report 00001E (none in alarm).
@@ -142,7 +142,7 @@ CSW_FAULT_RATES = {
 }
 CSW_CLEARED_RATES = {"E": 0.002, "O": 0.001, "B": 0.0005}
 UNREACHABLE_SHARE = 0.003
-TECHNICAL_ROWS_PER_METER = 0.02
+TECHNICAL_ROWS_PER_METER = 0.005
 TECHNICAL_ACTIVITIES = {
     "Reading": 0.6,
     "Decommissioning": 0.15,
