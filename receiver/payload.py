@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 ZERO_TIME_PREFIX = "0001-01-01"
-DEFAULT_MAX_ALERTS = 5000
+DEFAULT_MAX_ALERTS = 2000
 MAX_DEPTH = 32
 
 

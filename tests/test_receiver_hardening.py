@@ -343,3 +343,18 @@ def test_the_receiver_listens_on_loopback_unless_told_otherwise(tmp_path):
     assert parse_listen(":9820") == ("127.0.0.1", 9820)
     r = _receiver_cli(tmp_path, "--help")
     assert "default 127.0.0.1:9820" in r.stdout.replace("\n", " ").replace("  ", " ")
+
+
+def test_alertmanager_truncates_notifications_to_what_the_receiver_takes():
+    import yaml
+
+    from receiver.payload import DEFAULT_MAX_ALERTS
+
+    config = yaml.safe_load((REPO / "alertmanager/alertmanager.yml").read_text(encoding="utf-8"))
+    hooks = [
+        hook
+        for receiver in config["receivers"]
+        for hook in receiver.get("webhook_configs", [])
+        if "/webhook/" in hook["url"] and not hook["url"].endswith("/watchdog")
+    ]
+    assert hooks and all(0 < hook.get("max_alerts", 0) <= DEFAULT_MAX_ALERTS for hook in hooks)
