@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -203,8 +204,8 @@ def test_an_odd_string_stored_by_an_older_release_does_not_break_the_api(stack):
         ),
     )
     [planned] = r.json()["actions"]
-    with stack.store.transaction() as tx:
-        tx.execute(
+    with sqlite3.connect(stack.db_url) as db:  # written as that release did, outside today's store
+        db.execute(
             "UPDATE actions SET annotations = ? WHERE id = ?",
             (json.dumps({"summary": "broken \udc80 text"}), planned["id"]),
         )
