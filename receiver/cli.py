@@ -13,6 +13,7 @@ from receiver.config import ConfigError, load_config
 from receiver.payload import DEFAULT_MAX_ALERTS
 from receiver.store import open_store
 from smmc.options import OptionParser, log_level, positive_int
+from smmc.redact import install_log_redaction
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -81,6 +82,7 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    install_log_redaction()  # target and chat URLs in adapter errors lose userinfo and credential params
 
     try:
         config = load_config(args.config)
