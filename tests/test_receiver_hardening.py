@@ -343,7 +343,7 @@ def test_short_tokens_are_refused_at_start(tmp_path):
 def test_the_receiver_listens_on_loopback_unless_told_otherwise(tmp_path):
     assert parse_listen(":9820") == ("127.0.0.1", 9820)
     r = _receiver_cli(tmp_path, "--help")
-    assert "default 127.0.0.1:9820" in r.stdout.replace("\n", " ").replace("  ", " ")
+    assert "default 127.0.0.1:9820" in " ".join(r.stdout.split())
 
 
 def test_alertmanager_truncates_notifications_to_what_the_receiver_takes():
