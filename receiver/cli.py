@@ -45,7 +45,8 @@ def main(argv: list[str]) -> int:
         "--listen",
         type=parse_listen,
         default="127.0.0.1:9820",
-        help="HOST:PORT (this machine only by default; say 0.0.0.0:9820 to take webhooks from other hosts)",
+        help="HOST:PORT (default 127.0.0.1:9820, this machine only; say 0.0.0.0:9820 to take webhooks "
+        "from other hosts)",
     )
     parser.add_argument(
         "--token-file",
