@@ -425,7 +425,10 @@ class Inbox:
             return None
 
     def _take(self, path: Path) -> FileRecord | None:
-        what = _kind_of_entry(path.lstat().st_mode)
+        try:
+            what = _kind_of_entry(path.lstat().st_mode)
+        except FileNotFoundError:  # taken away since the listing (by its producer): nothing to do
+            return None
         if what is not None:  # not opened: a device or FIFO may block or act on open
             return self._reject(path, "unknown", "", FileRejected("not_a_regular_file", f"{what}; not read"))
         try:
