@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.receiver_stack import alert, config_data, notification  # noqa: E402
 
-TOKEN = "bench-token"
+TOKEN = "bench-receiver-token"
 
 
 def free_port() -> int:

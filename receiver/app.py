@@ -1,40 +1,63 @@
 """The receiver's HTTP API (FastAPI): webhooks in, the action ledger and approvals out.
 
-POST /webhook/{receiver}      Alertmanager webhook (bearer token); 200 only after a durable commit
-GET  /api/actions             actions, filterable by status, action, alertname (bearer token)
+POST /webhook/{receiver}      Alertmanager webhook (webhook token); 200 only after a durable commit
+GET  /api/actions             actions, filterable by status, action, alertname (webhook or operator token)
 GET  /api/actions/{id}        one action with its ledger history
-POST /api/actions/{id}/approve|reject|retry   human decisions, recorded with who made them
+POST /api/actions/{id}/approve|reject|retry   human decisions (an operator's own token; the ledger
+                              records the operator the token belongs to)
 GET  /api/ledger              the audit ledger, in order (after_id, limit)
-GET  /healthz                 store and threads alive
+GET  /healthz                 threads alive and the store can commit
+GET  /readyz                  the store can commit (503 otherwise): take webhooks only when ready
 GET  /metrics                 Prometheus exposition
+
+Credentials and body sizes are checked by `receiver.guard.Guard` before any body is read; bad input
+answers 400 (413 when too large) with a reason that quotes none of it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
+import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
+from receiver.auth import Credentials, require_operator
 from receiver.config import Config
+from receiver.guard import Guard
+from receiver.health import StoreHealth
 from receiver.metrics import ReceiverMetrics
-from receiver.payload import PayloadError, parse_notification
+from receiver.payload import DEFAULT_MAX_ALERTS, PayloadError, PayloadTooLarge, parse_notification
 from receiver.store import ActionRow, Store, StoreError
 from receiver.worker import OutboxWorker
 from receiver.writer import IntakeWriter
 
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
+MAX_ID = 2**63 - 1  # the databases' BIGINT
+ActionId = Annotated[int, PathParam(ge=0, le=MAX_ID)]
+Operator = Annotated[str, Depends(require_operator)]
+
+
+class SafeJSONResponse(JSONResponse):
+    """JSON whatever the stored text holds: a lone surrogate (written by an older release) goes out as
+    its \\uXXXX escape instead of failing the whole answer."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", "backslashreplace")
 
 
 class Decision(BaseModel):
-    by: str = Field(min_length=1, max_length=200)
+    # who decides comes from the operator's token; `by`, when sent, must name the same person
+    by: str | None = Field(default=None, min_length=1, max_length=200)
     comment: str = Field(default="", max_length=2000)
 
 
@@ -52,9 +75,16 @@ def create_app(
     metrics: ReceiverMetrics,
     max_body_bytes: int = DEFAULT_MAX_BODY,
     run_worker: bool = True,
+    operators: Mapping[str, str] | None = None,
+    max_alerts: int = DEFAULT_MAX_ALERTS,
+    health: StoreHealth | None = None,
 ) -> FastAPI:
-    """The HTTP surface over parts wired by `receiver.service.build_receiver`. `token=None` disables auth
-    (tests of the open API only; the CLI refuses it)."""
+    """The HTTP surface over parts wired by `receiver.service.build_receiver`. `token=None` and no
+    `operators` disable auth (tests of the open API only; the CLI refuses it). `operators` maps each
+    operator's name to their token (see `receiver.auth`)."""
+    credentials = Credentials(token, operators)
+    health = health or StoreHealth(store)
+    metrics.store_health = health
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -68,20 +98,40 @@ def create_app(
             if run_worker:
                 worker.stop()
 
-    app = FastAPI(title="smmc receiver", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="smmc receiver",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        default_response_class=SafeJSONResponse,
+    )
     app.state.config = config
     app.state.store = store
     app.state.worker = worker
     app.state.writer = writer
     app.state.metrics = metrics
+    app.state.credentials = credentials
+    app.state.health = health
 
-    def authorise(request: Request) -> None:
-        if token is None:
-            return
-        header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+    def guard_rejected(scope: Any, status: int) -> None:
+        path = str(scope.get("path", ""))
+        if path.startswith("/webhook/"):
+            name = path.removeprefix("/webhook/")
+            metrics.notifications.labels(name if name in config.receivers else "unknown", "rejected").inc()
+
+    app.add_middleware(
+        Guard, credentials=credentials, webhook_max_body=max_body_bytes, on_reject=guard_rejected
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> SafeJSONResponse:
+        # FastAPI's default 422 quotes the input back; this names the field and the rule only
+        reasons = [
+            {"loc": [str(p)[:64] for p in err.get("loc", ())], "msg": str(err.get("msg", ""))[:200]}
+            for err in exc.errors()[:5]
+        ]
+        return SafeJSONResponse({"detail": reasons}, status_code=400)
 
     async def read_body(request: Request) -> bytes:
         declared = request.headers.get("content-length")
@@ -96,54 +146,52 @@ def create_app(
         return b"".join(chunks)
 
     @app.post("/webhook/{receiver}")
-    async def webhook(receiver: str, request: Request) -> JSONResponse:
+    async def webhook(receiver: str, request: Request) -> SafeJSONResponse:
         known = receiver in config.receivers
         label = receiver if known else "unknown"
         try:
-            authorise(request)
             if not known:
-                raise HTTPException(404, f"unknown receiver {receiver!r} (known: {sorted(config.receivers)})")
+                raise HTTPException(404, f"unknown receiver (known: {sorted(config.receivers)})")
             body = await read_body(request)
             try:
-                notification = parse_notification(body)
+                notification = parse_notification(body, max_alerts=max_alerts)
+            except PayloadTooLarge as exc:
+                raise HTTPException(413, str(exc)) from None
             except PayloadError as exc:
-                raise HTTPException(400, f"malformed Alertmanager payload: {exc}") from exc
+                raise HTTPException(400, f"malformed Alertmanager payload: {exc}") from None
             if notification.receiver != receiver:
-                raise HTTPException(
-                    400, f"payload receiver {notification.receiver!r} does not match the URL's {receiver!r}"
-                )
+                raise HTTPException(400, "the payload's receiver does not match the URL's")
         except HTTPException:
             metrics.notifications.labels(label, "rejected").inc()
             raise
         try:
             result = await asyncio.wrap_future(writer.submit(notification, body))
         except StoreError as exc:
+            health.record(False, str(exc))
             metrics.store_errors.inc()
             metrics.notifications.labels(label, "rejected").inc()
-            return JSONResponse(
+            return SafeJSONResponse(
                 {"detail": f"could not store the notification, retry: {exc}"}, status_code=503
             )
+        health.record(True)
         metrics.notifications.labels(label, "duplicate" if result.duplicate else "accepted").inc()
         for _action_id, action, status in result.created:
             if status in ("awaiting_approval", "suppressed", "recorded"):
                 metrics.actions.labels(action, status).inc()
-        return JSONResponse(result.to_json())
+        return SafeJSONResponse(result.to_json())
 
     @app.get("/api/actions")
     def list_actions(
-        request: Request,
         status: str | None = None,
         action: str | None = None,
         alertname: str | None = None,
         limit: int = Query(100, ge=1, le=10000),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=MAX_ID),
     ) -> list[dict[str, Any]]:
-        authorise(request)
         return [_action_json(a) for a in store.list_actions(status, action, alertname, limit, offset)]
 
     @app.get("/api/actions/{action_id}")
-    def get_action(action_id: int, request: Request) -> dict[str, Any]:
-        authorise(request)
+    def get_action(action_id: ActionId) -> dict[str, Any]:
         found = store.get_action(action_id)
         if found is None:
             raise HTTPException(404, f"no action {action_id}")
@@ -152,12 +200,17 @@ def create_app(
     def decide(
         action_id: int,
         decision: Decision,
-        request: Request,
+        operator: str,
         allowed: tuple[str, ...],
         new_status: str,
         event: str,
     ) -> dict[str, Any]:
-        authorise(request)
+        if credentials.open:
+            by = decision.by or operator
+        elif decision.by not in (None, operator):
+            raise HTTPException(403, "`by` must name the operator whose token is used (or be left out)")
+        else:
+            by = operator
         now = time.time()
         with store.transaction() as tx:
             found = tx.action(action_id, lock=True)
@@ -165,11 +218,16 @@ def create_app(
                 raise HTTPException(404, f"no action {action_id}")
             if found.status not in allowed:
                 raise HTTPException(409, f"action {action_id} is {found.status!r}; {event} needs {allowed}")
-            approved_by = decision.by if event == "approved" else found.approved_by
+            approved_by = by if event == "approved" else found.approved_by
             tx.decide(action_id, new_status, approved_by, now, reset_attempts=event == "retried")
             tx.ledger(
                 event,
-                {"by": decision.by, "comment": decision.comment, "previous_status": found.status},
+                {
+                    "by": by,
+                    "credential": "open" if credentials.open else "operator_token",
+                    "comment": decision.comment,
+                    "previous_status": found.status,
+                },
                 now,
                 action_id=action_id,
             )
@@ -180,31 +238,40 @@ def create_app(
         return _action_json(updated)
 
     @app.post("/api/actions/{action_id}/approve")
-    def approve(action_id: int, decision: Decision, request: Request) -> dict[str, Any]:
-        return decide(action_id, decision, request, ("awaiting_approval",), "pending", "approved")
+    def approve(action_id: ActionId, decision: Decision, operator: Operator) -> dict[str, Any]:
+        return decide(action_id, decision, operator, ("awaiting_approval",), "pending", "approved")
 
     @app.post("/api/actions/{action_id}/reject")
-    def reject(action_id: int, decision: Decision, request: Request) -> dict[str, Any]:
-        return decide(action_id, decision, request, ("awaiting_approval",), "rejected", "rejected")
+    def reject(action_id: ActionId, decision: Decision, operator: Operator) -> dict[str, Any]:
+        return decide(action_id, decision, operator, ("awaiting_approval",), "rejected", "rejected")
 
     @app.post("/api/actions/{action_id}/retry")
-    def retry(action_id: int, decision: Decision, request: Request) -> dict[str, Any]:
-        return decide(action_id, decision, request, ("failed",), "pending", "retried")
+    def retry(action_id: ActionId, decision: Decision, operator: Operator) -> dict[str, Any]:
+        return decide(action_id, decision, operator, ("failed",), "pending", "retried")
 
     @app.get("/api/ledger")
     def ledger(
-        request: Request, after_id: int = Query(0, ge=0), limit: int = Query(1000, ge=1, le=10000)
+        after_id: int = Query(0, ge=0, le=MAX_ID), limit: int = Query(1000, ge=1, le=10000)
     ) -> list[dict[str, Any]]:
-        authorise(request)
         return store.ledger_all(limit, after_id)
 
+    @app.get("/readyz")
+    def readyz() -> SafeJSONResponse:
+        if health.writable() and writer.alive():
+            return SafeJSONResponse({"status": "ready"})
+        problem = f"store cannot commit: {health.error}" if health.error else "intake writer is not running"
+        return SafeJSONResponse({"status": "not ready", "problems": [problem]}, status_code=503)
+
     @app.get("/healthz")
-    def healthz() -> JSONResponse:
+    def healthz() -> SafeJSONResponse:
         problems = []
         try:
             store.ping()
         except Exception as exc:
             problems.append(f"store: {exc}")
+        else:
+            if not health.writable():
+                problems.append(f"store cannot commit: {health.error}")
         if not writer.alive():
             problems.append("intake writer thread is not running")
         if run_worker and not worker.alive():
@@ -215,15 +282,15 @@ def create_app(
             "engine": store.engine,
             "receivers": sorted(config.receivers),
         }
-        return JSONResponse(body, status_code=200 if not problems else 503)
+        return SafeJSONResponse(body, status_code=200 if not problems else 503)
 
     @app.get("/metrics")
     def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(StoreError)
-    async def store_error(request: Request, exc: StoreError) -> JSONResponse:
+    async def store_error(request: Request, exc: StoreError) -> SafeJSONResponse:
         metrics.store_errors.inc()
-        return JSONResponse({"detail": f"database unavailable: {exc}"}, status_code=503)
+        return SafeJSONResponse({"detail": f"database unavailable: {exc}"}, status_code=503)
 
     return app

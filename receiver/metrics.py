@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -25,22 +26,31 @@ ACTION_RESULTS = (
     "recorded",
 )
 
+if TYPE_CHECKING:
+    from receiver.health import StoreHealth
+
 
 class _OutboxCollector(Collector):
     """Outbox gauges read from the store at scrape time, so they survive restarts and replicas agree."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, metrics: ReceiverMetrics) -> None:
         self.store = store
+        self.metrics = metrics
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        up = GaugeMetricFamily("smmc_receiver_store_up", "1 if the receiver's database answered this scrape.")
+        up = GaugeMetricFamily(
+            "smmc_receiver_store_up",
+            "1 if the receiver's database answered this scrape and its latest commit (or probe write) "
+            "succeeded.",
+        )
         try:
             stats = self.store.outbox_stats(time.time())
         except Exception:
             up.add_metric([], 0)
             yield up
             return
-        up.add_metric([], 1)
+        health = self.metrics.store_health
+        up.add_metric([], 1 if health is None or health.writable() else 0)
         yield up
         for name, key, text in (
             (
@@ -81,6 +91,7 @@ class ReceiverMetrics:
 
     def __init__(self, store: Store, receivers: Iterable[str] = ()) -> None:
         self.registry = CollectorRegistry()
+        self.store_health: StoreHealth | None = None  # set by the app: commits, not reads, decide up
         self.notifications = Counter(
             "smmc_receiver_notifications_total",
             "Webhook notifications by receiver and outcome (accepted, duplicate, rejected).",
@@ -112,7 +123,7 @@ class ReceiverMetrics:
             "Database errors (the webhook was answered 503).",
             registry=self.registry,
         )
-        self.registry.register(_OutboxCollector(store))
+        self.registry.register(_OutboxCollector(store, self))
         for receiver in (*receivers, "unknown"):
             for status in NOTIFICATION_STATUSES:
                 self.notifications.labels(receiver, status)
@@ -120,3 +131,7 @@ class ReceiverMetrics:
             self.dispatch_seconds.labels(action)
             for result in ACTION_RESULTS:
                 self.actions.labels(action, result)
+
+
+if TYPE_CHECKING:
+    from receiver.health import StoreHealth

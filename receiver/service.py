@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -11,6 +12,7 @@ from receiver.adapters import HttpTarget, JiraClient, NotifyAdapter, SmmeplusAda
 from receiver.app import DEFAULT_MAX_BODY, create_app
 from receiver.config import TICKET_TYPES, Config
 from receiver.metrics import ReceiverMetrics
+from receiver.payload import DEFAULT_MAX_ALERTS
 from receiver.store import Store
 from receiver.worker import Adapter, OutboxWorker
 from receiver.writer import IntakeWriter
@@ -47,6 +49,8 @@ def build_receiver(
     worker_threads: int = 4,
     max_body_bytes: int = DEFAULT_MAX_BODY,
     transport: httpx.BaseTransport | None = None,
+    operators: Mapping[str, str] | None = None,
+    max_alerts: int = DEFAULT_MAX_ALERTS,
 ) -> Receiver:
     metrics = ReceiverMetrics(store, receivers=config.receivers)
     worker = OutboxWorker(config, store, build_adapters(config, transport), metrics, threads=worker_threads)
@@ -60,5 +64,7 @@ def build_receiver(
         metrics=metrics,
         max_body_bytes=max_body_bytes,
         run_worker=run_worker,
+        operators=operators,
+        max_alerts=max_alerts,
     )
     return Receiver(app, worker, metrics, store, writer)

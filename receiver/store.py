@@ -434,6 +434,11 @@ class Store(ABC):
         with self.transaction() as tx:
             tx._one("SELECT 1")
 
+    def probe_commit(self, now: float) -> None:
+        """Commit one small write (the readiness probe): raises when the store cannot commit."""
+        with self.transaction() as tx:
+            tx.set_state("store_probe", now)
+
     def list_actions(
         self,
         status: str | None = None,

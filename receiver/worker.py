@@ -55,6 +55,9 @@ class OutboxWorker:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._key_locks = [threading.Lock() for _ in range(KEY_LOCK_STRIPES)]
+        self.iteration_failures = 0
+        self._last_failure: str | None = None
+        self._log_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -90,12 +93,32 @@ class OutboxWorker:
         while not self._stop.is_set():
             try:
                 done = self.run_once()
-            except Exception:
-                log.exception("outbox worker iteration failed")
+            except Exception as exc:
+                self._iteration_failed(exc)
                 done = 0
+            else:
+                self._iteration_succeeded()
             if done == 0:
                 self._wake.wait(self.config.worker.poll_interval_seconds)
                 self._wake.clear()
+
+    def _iteration_failed(self, exc: Exception) -> None:
+        """Log a failing pass once per distinct error (a full disk would otherwise log every pass)."""
+        message = f"{type(exc).__name__}: {exc}"
+        with self._log_lock:
+            self.iteration_failures += 1
+            repeated = message == self._last_failure
+            self._last_failure = message
+        if not repeated:
+            log.error(
+                "outbox worker iteration failed (logged once until it changes): %s", message, exc_info=exc
+            )
+
+    def _iteration_succeeded(self) -> None:
+        with self._log_lock:
+            failed, self._last_failure = self._last_failure, None
+        if failed is not None:
+            log.info("outbox worker iterations succeed again")
 
     # -- one pass ----------------------------------------------------------------------------------------
     def run_once(self) -> int:

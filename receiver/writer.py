@@ -37,6 +37,7 @@ class IntakeWriter:
     on_commit: Callable[[], None] = lambda: None
     max_batch: int = 128
     clock: Callable[[], float] = time.time
+    max_batch_alerts: int = 2000
 
     def __post_init__(self) -> None:
         self._queue: queue.Queue[_Item | None] = queue.Queue()
@@ -70,8 +71,11 @@ class IntakeWriter:
             if first is None:
                 return
             batch = [first]
+            alerts = len(first.notification.alerts)
             stopping = False
-            while len(batch) < self.max_batch:
+            # bounded by notifications and by alerts: a large notification commits with few others, so
+            # the small ones queued behind it wait for one bounded transaction, not for a pile of them
+            while len(batch) < self.max_batch and alerts < self.max_batch_alerts:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
@@ -80,6 +84,7 @@ class IntakeWriter:
                     stopping = True
                     break
                 batch.append(nxt)
+                alerts += len(nxt.notification.alerts)
             try:
                 self._write(batch)
             except Exception as exc:  # the writer outlives any one batch; its handlers get 503

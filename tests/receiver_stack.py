@@ -27,6 +27,8 @@ from simulator.serving import ServerThread
 REPO = Path(__file__).resolve().parents[1]
 ACTIONS_YML = REPO / "alertmanager" / "actions.yml"
 TOKEN = "test-receiver-token"
+OPERATOR = "ana.rojas"
+OPERATOR_TOKEN = "test-operator-token-ana"
 JIRA_TOKEN = "test-jira-token"
 SMMEPLUS_TOKEN = "test-smmeplus-token"
 
@@ -113,12 +115,14 @@ class ReceiverStack:
         overrides: dict[str, Any] | None = None,
         db_url: str | None = None,
         env: dict[str, str] | None = None,
+        max_alerts: int | None = None,
     ) -> None:
         self.tmp = Path(tmp)
         self.run_worker = worker
         self.overrides = overrides
         self.db_url = db_url or str(self.tmp / "receiver.db")
         self.env = {**TEST_ENV, **(env or {})}
+        self.max_alerts = max_alerts
         self.jira_server = ServerThread(fake_jira.create_app(token=JIRA_TOKEN))
         self.smmeplus_server = ServerThread(fake_smmeplus.create_app(token=SMMEPLUS_TOKEN))
 
@@ -130,14 +134,27 @@ class ReceiverStack:
         self.config_dict = config_data(self.jira_server.url, self.smmeplus_server.url, self.overrides)
         self.config: Config = load_config(data=copy.deepcopy(self.config_dict), env=self.env)
         self.store: Store = open_store(self.db_url)
-        self.receiver: Receiver = build_receiver(self.config, self.store, TOKEN, run_worker=self.run_worker)
+        limits = {} if self.max_alerts is None else {"max_alerts": self.max_alerts}
+        self.receiver: Receiver = build_receiver(
+            self.config,
+            self.store,
+            TOKEN,
+            run_worker=self.run_worker,
+            operators={OPERATOR: OPERATOR_TOKEN},
+            **limits,
+        )
         self.server = ServerThread(self.receiver.app).start()
         self.client = httpx.Client(
             base_url=self.server.url, timeout=30, headers={"Authorization": f"Bearer {TOKEN}"}
         )
+        # a person's client: decisions (approve, reject, retry) need an operator's own token
+        self.operator = httpx.Client(
+            base_url=self.server.url, timeout=30, headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.operator.close()
         self.client.close()
         self.server.stop()
         self.store.close()

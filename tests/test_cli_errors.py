@@ -33,7 +33,7 @@ def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     a_file = base / "a-file"
     a_file.write_text("x")
     token = base / "token"
-    token.write_text("t")
+    token.write_text("cli-test-token-0123456")  # the receiver refuses tokens under 16 characters
     (base / "dir").mkdir()
     return {"file": str(a_file), "dir": str(base / "dir"), "token": str(token), "base": str(base)}
 
@@ -199,6 +199,7 @@ CASES: list[tuple[str, list[str], dict[str, str], str]] = [
     ("receiver config", ["receiver", "--config", NOPE], {}, NOPE),
     ("receiver token file", ["receiver", "--token-file", NOPE], {}, NOPE),
     ("receiver no token", ["receiver"], {}, "SMMC_RECEIVER_TOKEN"),
+    ("receiver short token", ["receiver"], {"SMMC_RECEIVER_TOKEN": "short"}, "at least 16"),
     ("receiver db", ["receiver", "--token-file", "{token}", "--db", NOPE + "/r.sqlite"], {}, "database"),
     (
         "receiver env int",

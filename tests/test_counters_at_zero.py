@@ -10,6 +10,7 @@ One test per counter family of every exporter, and a check that no counter famil
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,7 @@ SMMEPLUS_FAMILIES = (
     "smmc_source_rows_total",
     "smmc_source_rows_rejected_total",
     "smmc_source_files_rejected_total",
+    "smmc_source_scan_failures_total",
 )
 
 
@@ -134,6 +136,11 @@ def smmeplus_scrapes(tmp_path_factory) -> dict[str, object]:
         msw + "M1\tTD-1\t2020-09-24 06:00:00\t0100\t0000\t0000\t0000\n", encoding="utf-8"
     )
     (inbox / "notes.txt").write_text("not a report\n", encoding="utf-8")
+    # one scan while the inbox is gone (an unmounted share) fails and is counted
+    inbox.rename(tmp / "unmounted")
+    stop = threading.Event()
+    exporter.inbox.run(stop, 0, scan=lambda: (stop.set(), exporter.inbox.scan()))
+    (tmp / "unmounted").rename(inbox)
     exporter.scan()
     first = counters(exporter.exposition.scrape()[1])
     second = counters(exporter.exposition.scrape()[1])

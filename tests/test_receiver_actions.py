@@ -191,7 +191,7 @@ def test_gives_up_after_max_attempts_and_a_human_can_retry(tmp_path):
         [a] = settle(stack)
         assert a["status"] == "failed" and a["attempts"] == 3 and "HTTP 500" in a["last_error"]
         stack.jira.delete("/_fake/faults")
-        r = stack.client.post(f"/api/actions/{a['id']}/retry", json={"by": "oncall"})
+        r = stack.operator.post(f"/api/actions/{a['id']}/retry", json={})
         assert r.status_code == 200 and r.json()["status"] == "pending"
         [a] = settle(stack)
         assert a["status"] == "succeeded" and len(stack.jira_issues()) == 1
@@ -427,27 +427,33 @@ def test_harmful_command_waits_for_a_human_approval(stack):
     settle(stack)
     assert stack.smmeplus_commands() == []
     assert metric(stack, "smmc_receiver_actions_awaiting_approval") == 1
-    assert stack.client.post(f"/api/actions/{planned['id']}/approve", json={}).status_code == 422
-    ok = stack.client.post(f"/api/actions/{planned['id']}/approve", json={"by": "ana.rojas", "comment": "ok"})
+    # the webhook token cannot approve, and an operator cannot sign as someone else
+    assert stack.client.post(f"/api/actions/{planned['id']}/approve", json={}).status_code == 403
+    assert stack.operator.post(f"/api/actions/{planned['id']}/approve", json={"by": "x"}).status_code == 403
+    assert stack.operator.post(f"/api/actions/{planned['id']}/approve", json={"by": 5}).status_code == 400
+    ok = stack.operator.post(f"/api/actions/{planned['id']}/approve", json={"comment": "ok"})
     assert ok.status_code == 200 and ok.json()["approved_by"] == "ana.rojas"
-    assert stack.client.post(f"/api/actions/{planned['id']}/approve", json={"by": "x"}).status_code == 409
+    assert stack.operator.post(f"/api/actions/{planned['id']}/approve", json={}).status_code == 409
     [done] = settle(stack)
     assert done["status"] == "succeeded"
     [cmd] = stack.smmeplus_commands()
     assert cmd["command"] == "recommission_meter" and cmd["approved_by"] == "ana.rojas"
     assert cmd["parameters"] == {"steps": ["decommission", "commission"]}
-    events = [(e["event"], e["detail"].get("by")) for e in ledger(stack, planned["id"])]
-    assert ("approved", "ana.rojas") in events
+    events = [
+        (e["event"], e["detail"].get("by"), e["detail"].get("credential"))
+        for e in ledger(stack, planned["id"])
+    ]
+    assert ("approved", "ana.rojas", "operator_token") in events
 
 
 def test_rejected_command_is_never_sent(stack):
     a = alert("MeterNotCommissioned", command="recommission_meter", meter="M1", **REMOTE)
     [planned] = stack.post("smmc-actions", notification("smmc-actions", [a])).json()["actions"]
-    r = stack.client.post(f"/api/actions/{planned['id']}/reject", json={"by": "ana.rojas", "comment": "no"})
+    r = stack.operator.post(f"/api/actions/{planned['id']}/reject", json={"by": "ana.rojas", "comment": "no"})
     assert r.json()["status"] == "rejected"
     settle(stack)
     assert stack.smmeplus_commands() == []
-    assert stack.client.post("/api/actions/999/approve", json={"by": "x"}).status_code == 404
+    assert stack.operator.post("/api/actions/999/approve", json={}).status_code == 404
 
 
 @pytest.mark.parametrize("action_type", ["jira_ticket", "smmeplus_command"])

@@ -34,12 +34,15 @@ def rejected_reason(exporter: Exporter, name: str) -> str:
     return reason_file.read_text()
 
 
-def test_truncated_file_keeps_its_complete_rows(exporter: Exporter) -> None:
+def test_a_cut_file_is_set_aside_whole_and_its_redelivery_counts_once(exporter: Exporter) -> None:
     data = (SEED / "SWE_2020-09-23.csv").read_bytes()
-    cut = data[: data.rindex(b"\t0\tTRUE")]  # the last row stops half-way
+    cut = data[: data.rindex(b"\t0\tTRUE")]  # the last row stops half-way: a file still being written
     s = drop(exporter, "SWE_2020-09-23.csv", cut)
-    assert value(s, "smmc_source_rows_total", kind="swe") == 9
-    assert value(s, "smmc_source_rows_rejected_total", kind="swe", reason="malformed") == 1
+    assert "reason: incomplete_last_line" in rejected_reason(exporter, "SWE_2020-09-23.csv")
+    assert value(s, "smmc_source_rows_total", kind="swe") == 0  # nothing ingested half
+    assert value(s, "smmc_source_files_rejected_total", kind="swe") == 1
+    s = drop(exporter, "SWE_2020-09-23.csv", data)  # the producer delivers the whole file
+    assert value(s, "smmc_source_rows_total", kind="swe") == 10
     assert value(s, "smmc_source_up", kind="swe") == 1
 
 

@@ -21,6 +21,7 @@ from exporters.core import durations
 from exporters.core.poller import Poller
 from exporters.core.server import ExporterServer, parse_listen
 from smmc.options import OptionParser, log_level
+from smmc.redact import install_log_redaction, redact_text, redact_url
 
 DEFAULT_PORT = 9812
 log = logging.getLogger("smmc.exporter.cloudera")
@@ -117,6 +118,7 @@ def main(argv: list[str]) -> int:
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    install_log_redaction()  # the report URL may carry an access_token; httpx logs every request line
     if "://" in args.report and not args.report.startswith(("http://", "https://")):
         parser.error(f"--report {args.report!r}: a URL must be http:// or https://")
     try:
@@ -145,7 +147,7 @@ def main(argv: list[str]) -> int:
         try:
             exporter.poll()
         except Exception as exc:
-            print(f"smmc exporter cloudera: {exc}", file=sys.stderr)
+            print(f"smmc exporter cloudera: {redact_text(str(exc))}", file=sys.stderr)
         sys.stdout.buffer.write(exporter.exposition.body())
         fetcher.close()
         return 0 if exporter.up else 1
@@ -160,7 +162,7 @@ def main(argv: list[str]) -> int:
         "serving on %s:%d; report %s every %.0fs; %d scheduled jobs",
         host,
         server.port,
-        args.report,
+        redact_url(args.report),
         args.interval,
         len(schedule.jobs),
     )

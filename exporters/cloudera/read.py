@@ -37,6 +37,7 @@ from exporters.core.tabular import (
     sniff_delimiter,
     sniff_encoding,
 )
+from smmc.redact import redact_url
 
 REQUIRED_COLUMNS = ("proceso", "hora_ejecucion", "estado_final", "criticidad")
 # English column names some exports use, mapped to the seed's.
@@ -389,7 +390,8 @@ class ReportFetcher:
             return None
         if response.status_code >= 300:
             raise FetchError(
-                f"http_{response.status_code}", f"GET {self.location}: HTTP {response.status_code}"
+                f"http_{response.status_code}",
+                f"GET {redact_url(self.location)}: HTTP {response.status_code}",
             )
         self._validators = {
             k: response.headers[k] for k in ("etag", "last-modified") if response.headers.get(k)

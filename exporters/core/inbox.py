@@ -3,7 +3,17 @@
 Convention for producers (documented in docs/ingest.md): write a file under a temporary name
 (a leading dot, or a `.part`/`.tmp`/`.partial` suffix) and rename it into the inbox when complete.
 Files written in place are accepted too, once their size and modification time have not changed for
-`settle_seconds`.
+`settle_seconds` and their last line is complete (ends with a line break). A file whose last line is
+cut waits `incomplete_grace_seconds` from its last change for the rest, then is set aside whole
+(`incomplete_last_line`): never ingested half.
+
+Hostile or broken input never stops the inbox: only regular files are read (a symbolic link, FIFO,
+device, socket or directory is set aside unread, its reason quoting nothing of what it points to); a
+file above `max_file_bytes` or with a line above `max_line_bytes` is set aside before it is parsed
+(memory stays bounded); any other error on one file sets that file aside with its reason and the scan
+goes on. Names are escaped (control characters) in logs and reason files, and shortened (with a hash)
+where the state directory's prefixes would make them too long for the file system. A scan that fails
+is counted (`smmc_source_scan_failures_total`) and logged once per distinct error.
 
 Every ingested file is recorded in a ledger (SQLite, in the state directory) by content hash, in the
 same transaction as the source's cumulative counters, then moved to `processed/<kind>/`. After a
@@ -26,6 +36,7 @@ import logging
 import os
 import shutil
 import sqlite3
+import stat as stat_
 import threading
 import time
 from collections import Counter
@@ -34,10 +45,54 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
+from exporters.core.exposition import Exposition, MetricFamily, counter, gauge
+
 log = logging.getLogger(__name__)
 
 TEMPORARY_SUFFIXES = (".part", ".tmp", ".partial", ".swp", ".crdownload")
 _MIN_WAIT = 0.1  # seconds between two looks at a file, at least
+# ingesting takes about 8x the file in memory: 160 MiB -> about 1.3 GB, within the exporter's 2Gi limit
+DEFAULT_MAX_FILE_BYTES = 160 * 1024 * 1024
+DEFAULT_MAX_LINE_BYTES = 64 * 1024
+DEFAULT_INCOMPLETE_GRACE_SECONDS = 300.0
+NAME_MAX = 255  # bytes in one path component (ext4, xfs, tmpfs)
+_REASON_SUFFIX = ".reason.txt"
+INBOX_PART = "6_inbox"
+
+
+def printable(text: str, limit: int = 300) -> str:
+    """`text` for a log line or a reason file: control and undecodable characters escaped, bounded."""
+    out = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text[:limit])
+    return out + ("..." if len(text) > limit else "")
+
+
+def fit_name(name: str, reserve: int = 0) -> str:
+    """`name`, or its start plus a hash of the whole, so that it and `reserve` more bytes fit NAME_MAX."""
+    raw = os.fsencode(name)
+    if len(raw) + reserve <= NAME_MAX:
+        return name
+    digest = hashlib.sha256(raw).hexdigest()[:12]
+    suffix = Path(name).suffix if len(os.fsencode(Path(name).suffix)) <= 16 else ""
+    keep = max(1, NAME_MAX - reserve - len(digest) - len(os.fsencode(suffix)) - 1)
+    head = os.fsdecode(raw[:keep]).encode("utf-8", "surrogateescape")[:keep]
+    return os.fsdecode(head) + "~" + digest + suffix
+
+
+def _kind_of_entry(mode: int) -> str | None:
+    """What a non-regular directory entry is (None for a regular file)."""
+    for test, what in (
+        (stat_.S_ISLNK, "a symbolic link"),
+        (stat_.S_ISDIR, "a directory"),
+        (stat_.S_ISFIFO, "a FIFO"),
+        (stat_.S_ISSOCK, "a socket"),
+        (stat_.S_ISCHR, "a character device"),
+        (stat_.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return what
+    return None if stat_.S_ISREG(mode) else "not a regular file"
 
 
 class FileRejected(Exception):
@@ -89,6 +144,51 @@ def sha256_of(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Inspection:
+    sha256: str
+    size: int
+    longest_line: int
+    ends_with_newline: bool
+
+
+def inspect_file(path: Path, max_bytes: int) -> Inspection:
+    """One pass over a regular file, opened without following a symbolic link: its hash, size and
+    longest line. Raises `FileRejected` for anything but a regular file, or one above `max_bytes`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno in (40, 6):  # ELOOP (a symbolic link), ENXIO (a FIFO nobody writes)
+            raise FileRejected("not_a_regular_file", "not a regular file; not read") from None
+        raise FileRejected("unreadable", f"cannot open: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        what = _kind_of_entry(info.st_mode)
+        if what is not None:
+            raise FileRejected("not_a_regular_file", f"{what}; not read")
+        if info.st_size > max_bytes:
+            raise FileRejected(
+                "file_too_large", f"{info.st_size} bytes, above the limit of {max_bytes} (--max-file-bytes)"
+            )
+        digest = hashlib.sha256()
+        size, last_newline, longest, tail = 0, -1, 0, b""
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+            breaks = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10) + size
+            if breaks.size:
+                longest = max(longest, int(breaks[0]) - last_newline - 1)
+                if breaks.size > 1:
+                    longest = max(longest, int(np.diff(breaks).max()) - 1)
+                last_newline = int(breaks[-1])
+            size += len(chunk)
+            tail = (tail + chunk)[-2:]
+            if size > max_bytes:  # grew while being read
+                raise FileRejected("file_too_large", f"more than {max_bytes} bytes (--max-file-bytes)")
+        longest = max(longest, size - last_newline - 1)
+    # a line break ends the file: "\n", or "\n\0" / "\0\n" in UTF-16 (set aside later as unreadable)
+    return Inspection(digest.hexdigest(), size, longest, tail.endswith(b"\n") or tail == b"\n\x00")
 
 
 class Ledger:
@@ -201,6 +301,10 @@ class Inbox:
         settle_seconds: float = 2.0,
         keep_processed: int = 3,
         shared: bool = False,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        incomplete_grace_seconds: float = DEFAULT_INCOMPLETE_GRACE_SECONDS,
+        exposition: Exposition | None = None,
     ) -> None:
         self.inbox_dir = Path(inbox_dir)
         self.state_dir = Path(state_dir)
@@ -219,6 +323,16 @@ class Inbox:
         self._ready_at: float | None = None
         self._taken: dict[Path, tuple[int, int]] = {}  # shared inbox: files already read, by signature
         self.last_records: list[FileRecord] = []
+        self.max_file_bytes = max_file_bytes
+        self.max_line_bytes = max_line_bytes
+        self.incomplete_grace_seconds = incomplete_grace_seconds if settle_seconds > 0 else 0.0
+        self.exposition = exposition
+        self.scan_failures: Counter[str] = Counter({"scan": 0, "file": 0})
+        self.last_scan_success = 0.0
+        self._stuck: dict[Path, tuple[int, int]] = {}  # files that could not even be set aside
+        self._last_scan_error: str | None = None
+        self._waiting_logged: set[Path] = set()
+        self.publish()
 
     # -- start-up -------------------------------------------------------------------------------
     def restore(self) -> list[str]:
@@ -248,17 +362,20 @@ class Inbox:
         waiting: list[float] = []
         for path in self.inbox_dir.iterdir():
             name = path.name
-            if not path.is_file() or name.startswith(".") or name.endswith(TEMPORARY_SUFFIXES):
+            if name.startswith(".") or name.endswith(TEMPORARY_SUFFIXES) or name.endswith(_REASON_SUFFIX):
                 continue
-            if name.endswith(".reason.txt"):
+            if path == self.rejected_dir:
                 continue
             try:
-                stat = path.stat()
+                stat = path.lstat()  # never follows a symbolic link
             except FileNotFoundError:
                 continue
             signature = (stat.st_size, stat.st_mtime_ns)
             current[path] = signature
-            if self._taken.get(path) == signature:
+            if self._taken.get(path) == signature or self._stuck.get(path) == signature:
+                continue
+            if not stat_.S_ISREG(stat.st_mode):
+                ready.append((stat.st_mtime_ns, name, path))  # set aside at once, unread
                 continue
             settled = now - stat.st_mtime >= self.settle_seconds
             unchanged = self.settle_seconds <= 0 or self._seen.get(path) == signature
@@ -273,25 +390,88 @@ class Inbox:
         return [p for _m, _n, p in sorted(ready)]
 
     def scan(self) -> list[FileRecord]:
-        """One pass over the inbox; returns what happened to each file it took."""
+        """One pass over the inbox; returns what happened to each file it took. An error on one file
+        sets that file aside and the pass goes on."""
         records = []
         for path in self._candidates():
-            records.append(self._take(path))
+            try:
+                record = self._take(path)
+            except Exception as exc:  # a bug or the file system: this file only
+                record = self._after_error(path, exc)
+            if record is None:
+                continue
+            records.append(record)
             if self.shared and path in self._seen:
                 self._taken[path] = self._seen[path]
         self.last_records = records
+        self.last_scan_success = time.time()
+        self.publish()
         return records
 
-    def _take(self, path: Path) -> FileRecord:
+    def _after_error(self, path: Path, exc: Exception) -> FileRecord | None:
+        self.scan_failures["file"] += 1
+        log.error(
+            "%s: %s; setting it aside", printable(path.name), f"{type(exc).__name__}: {exc}", exc_info=exc
+        )
+        error = FileRejected("internal_error", f"{type(exc).__name__}: {printable(str(exc))}")
         try:
-            sha = sha256_of(path)
+            return self._reject(path, "unknown", "", error)
+        except Exception as again:
+            # it cannot even be moved: leave it, and skip it until it changes
+            self._stuck[path] = self._seen.get(path, (0, 0))
+            log.error(
+                "%s: cannot be set aside either (%s); skipped until it changes", printable(path.name), again
+            )
+            return None
+
+    def _take(self, path: Path) -> FileRecord | None:
+        try:
+            what = _kind_of_entry(path.lstat().st_mode)
+        except FileNotFoundError:  # taken away since the listing (by its producer): nothing to do
+            return None
+        if what is not None:  # not opened: a device or FIFO may block or act on open
+            return self._reject(path, "unknown", "", FileRejected("not_a_regular_file", f"{what}; not read"))
+        try:
+            found = inspect_file(path, self.max_file_bytes)
+        except FileRejected as exc:
+            return self._reject(path, "unknown", "", exc)
         except OSError as exc:
             return self._reject(path, "unknown", "", FileRejected("unreadable", f"cannot read file: {exc}"))
+        sha = found.sha256
+        if found.size and not found.ends_with_newline:
+            age = time.time() - path.lstat().st_mtime
+            if age < self.incomplete_grace_seconds:
+                if path not in self._waiting_logged:
+                    self._waiting_logged.add(path)
+                    log.info("%s: its last line is incomplete; waiting for the rest", printable(path.name))
+                return None
+            self._waiting_logged.discard(path)
+            return self._reject(
+                path,
+                self._kind_or_unknown(path),
+                sha,
+                FileRejected(
+                    "incomplete_last_line",
+                    f"the last line has no line break {age:.0f}s after the last change: the file looks cut "
+                    "(producers write under a temporary name and rename when complete)",
+                ),
+            )
+        if found.longest_line > self.max_line_bytes:
+            return self._reject(
+                path,
+                self._kind_or_unknown(path),
+                sha,
+                FileRejected(
+                    "line_too_long",
+                    f"a line of {found.longest_line} bytes, above the limit of {self.max_line_bytes} "
+                    "(--max-line-bytes)",
+                ),
+            )
         if self.shared and self.ledger.is_known(sha):
-            log.debug("%s: already taken by this reader of the shared inbox", path.name)
+            log.debug("%s: already taken by this reader of the shared inbox", printable(path.name))
             return FileRecord(name=path.name, kind="duplicate", status="duplicate")
         if self.ledger.is_ingested(sha):
-            log.info("%s: identical to a file already ingested; not counted again", path.name)
+            log.info("%s: identical to a file already ingested; not counted again", printable(path.name))
             record = FileRecord(name=path.name, kind="duplicate", status="duplicate")
             self._archive(path, "duplicate")
             return record
@@ -299,7 +479,7 @@ class Inbox:
             kind = self.source.classify(path)
         except Exception as exc:
             kind = None
-            log.warning("%s: classification failed: %s", path.name, exc)
+            log.warning("%s: classification failed: %s", printable(path.name), exc)
         if kind is None:
             return self._reject(
                 path,
@@ -312,7 +492,7 @@ class Inbox:
         except FileRejected as exc:
             return self._reject(path, kind, sha, exc)
         except Exception as exc:  # an exporter never dies of its input
-            log.exception("%s: ingest failed", path.name)
+            log.exception("%s: ingest failed", printable(path.name))
             error = FileRejected("parse_error", f"{exc.__class__.__name__}: {exc}")
             return self._reject(path, kind, sha, error)
         rejected_rows = dict(outcome.rejected)
@@ -322,16 +502,23 @@ class Inbox:
         self._archive(path, kind, target)
         log.info(
             "ingested %s (%s): %d rows, %d rejected",
-            path.name,
+            printable(path.name),
             kind,
             outcome.rows,
             sum(rejected_rows.values()),
         )
         return record
 
+    def _kind_or_unknown(self, path: Path) -> str:
+        try:
+            return self.source.classify(path) or "unknown"
+        except Exception:
+            return "unknown"
+
     def _processed_path(self, kind: str, name: str) -> Path:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        return self.processed_dir / kind / f"{stamp}_{time.monotonic_ns() % 10**9:09d}_{name}"
+        prefix = f"{stamp}_{time.monotonic_ns() % 10**9:09d}_"
+        return self.processed_dir / kind / (prefix + fit_name(name, len(prefix)))
 
     def _archive(self, path: Path, kind: str, target: Path | None = None) -> None:
         target = target or self._processed_path(kind, path.name)
@@ -348,26 +535,28 @@ class Inbox:
             old.unlink(missing_ok=True)
 
     def _reject(self, path: Path, kind: str, sha: str, exc: FileRejected) -> FileRecord:
-        target = self.rejected_dir / path.name
+        base = fit_name(path.name, len(_REASON_SUFFIX) + 8)  # room for ".reason.txt" and a ".N" counter
+        target = self.rejected_dir / base
         n = 1
-        while target.exists() or target.with_name(target.name + ".reason.txt").exists():
-            target = self.rejected_dir / f"{path.stem}.{n}{path.suffix}"
+        while os.path.lexists(target) or target.with_name(target.name + _REASON_SUFFIX).exists():
+            target = self.rejected_dir / f"{Path(base).stem}.{n}{Path(base).suffix}"
             n += 1
         if self.shared:
             self.rejected_dir.mkdir(parents=True, exist_ok=True)
         else:
-            shutil.move(str(path), target)
-        reason_file = target.with_name(target.name + ".reason.txt")
+            os.replace(path, target)  # a rename: a link or FIFO moves as itself, unread
+        reason_file = target.with_name(target.name + _REASON_SUFFIX)
+        detail = printable(str(exc), 2000)
         reason_file.write_text(
-            f"file: {path.name}\nkind: {kind}\nreason: {exc.reason}\n"
-            f"detail: {exc}\nrejected_at: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n",
+            f"file: {printable(path.name)}\nkind: {kind}\nreason: {exc.reason}\n"
+            f"detail: {detail}\nrejected_at: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n",
             encoding="utf-8",
         )
         record = FileRecord(name=path.name, kind=kind, status="rejected", reason=exc.reason, message=str(exc))
         self.ledger.record(sha or "-", record, str(target))
         self.files_rejected[kind] += 1
         self.source.on_files_rejected(self.files_rejected, kind)
-        log.warning("rejected %s (%s): %s: %s", path.name, kind, exc.reason, exc)
+        log.warning("rejected %s (%s): %s: %s", printable(path.name), kind, exc.reason, detail)
         return record
 
     def next_scan_in(self, interval: float) -> float:
@@ -376,6 +565,25 @@ class Inbox:
         if self._ready_at is None:
             return interval
         return min(interval, max(_MIN_WAIT, self._ready_at - time.time()))
+
+    def health_families(self) -> list[MetricFamily]:
+        failures = counter(
+            "smmc_source_scan_failures_total",
+            "Inbox scans that failed (stage=scan) and files whose handling failed unexpectedly and were "
+            "set aside (stage=file).",
+            ["stage"],
+        )
+        failures.add_many(((stage,), n) for stage, n in sorted(self.scan_failures.items()))
+        last = gauge(
+            "smmc_source_last_scan_success_timestamp_seconds",
+            "When an inbox scan last completed, Unix seconds (0 before the first).",
+        )
+        last.add([], self.last_scan_success)
+        return [failures, last]
+
+    def publish(self) -> None:
+        if self.exposition is not None:
+            self.exposition.publish(INBOX_PART, self.health_families())
 
     def run(
         self, stop: threading.Event, interval: float = 2.0, scan: Callable[[], object] | None = None
@@ -387,6 +595,21 @@ class Inbox:
         while not stop.is_set():
             try:
                 step()
-            except Exception:
-                log.exception("inbox scan failed; retrying in %.0fs", interval)
+            except Exception as exc:
+                self.scan_failed(exc, interval)
+            else:
+                if self._last_scan_error is not None:
+                    log.info("inbox scans succeed again")
+                self._last_scan_error = None
             stop.wait(self.next_scan_in(interval))
+
+    def scan_failed(self, exc: Exception, interval: float) -> None:
+        """Count a failed pass; log it once per distinct error."""
+        self.scan_failures["scan"] += 1
+        message = f"{type(exc).__name__}: {printable(str(exc))}"
+        if message != self._last_scan_error:
+            log.error(
+                "inbox scan failed (retrying every %.0fs, logged once): %s", interval, message, exc_info=exc
+            )
+        self._last_scan_error = message
+        self.publish()

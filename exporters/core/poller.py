@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from smmc.redact import redact_text, redact_url
 from smmc.retry_after import retry_after_seconds
 
 log = logging.getLogger(__name__)
@@ -61,23 +62,24 @@ def request_with_retry(
     other than 401/403/429); raises `AuthError` on 401/403 and `FetchError` when retries run out."""
     backoff = policy.initial_backoff
     last: FetchError | None = None
+    shown = redact_url(str(url))  # messages end up in logs: no userinfo or access_token in them
     for attempt in range(1, policy.attempts + 1):
         try:
             response = client.request(method, url, **kwargs)  # type: ignore[arg-type]
         except httpx.TimeoutException as exc:
-            last = FetchError("timeout", f"{method} {url}: timed out ({exc.__class__.__name__})")
+            last = FetchError("timeout", f"{method} {shown}: timed out ({exc.__class__.__name__})")
             wait = backoff
         except httpx.TransportError as exc:
-            last = FetchError("transport", f"{method} {url}: {exc.__class__.__name__}: {exc}")
+            last = FetchError("transport", f"{method} {shown}: {exc.__class__.__name__}: {exc}")
             wait = backoff
         else:
             if on_response is not None:
                 on_response(response)
             status = response.status_code
             if status in (401, 403):
-                raise AuthError(status, f"{method} {url}: HTTP {status} (credentials rejected)")
+                raise AuthError(status, f"{method} {shown}: HTTP {status} (credentials rejected)")
             if status == 429 or status >= 500:
-                last = FetchError(f"http_{status}", f"{method} {url}: HTTP {status}")
+                last = FetchError(f"http_{status}", f"{method} {shown}: HTTP {status}")
                 hinted = retry_after_seconds(response.headers.get("Retry-After"))
                 wait = min(hinted, policy.max_retry_after) if hinted is not None else backoff
             else:
@@ -123,7 +125,7 @@ class Poller:
         except Exception as exc:  # the poller must outlive any failure of its source
             message = f"{exc.__class__.__name__}: {exc}"
             if message != self._last_error:
-                log.error("%s: poll failed: %s", self.name, message)
+                log.error("%s: poll failed: %s", self.name, redact_text(message))
             self._last_error = message
             if self._on_failure is not None:
                 try:

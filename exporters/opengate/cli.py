@@ -18,8 +18,15 @@ from exporters.core.poller import Poller, RetryPolicy
 from exporters.core.server import ExporterServer, parse_listen
 from exporters.opengate.config import ConfigError, load_datastreams, parse_duration
 from exporters.opengate.exporter import OpenGateExporter
-from exporters.opengate.read import MAX_PAGE_SIZE, NorthClient
+from exporters.opengate.read import (
+    DEFAULT_FLEET_GROWTH,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MIN_PAGES,
+    MAX_PAGE_SIZE,
+    NorthClient,
+)
 from smmc.options import OptionParser, log_level, positive_int, url_with_scheme
+from smmc.redact import install_log_redaction, redact_url
 
 DEFAULT_PORT = 9811
 PROG = "smmc exporter opengate"
@@ -39,6 +46,24 @@ def build_parser() -> OptionParser:
     p.add_argument("--timeout", default="10s", help="per-request timeout")
     p.add_argument("--page-size", type=positive_int, default=MAX_PAGE_SIZE, help="rows per page (max 1000)")
     p.add_argument("--workers", type=positive_int, default=3, help="searches run in parallel")
+    p.add_argument(
+        "--cycle-deadline",
+        help="longest a whole poll cycle (every page of the three searches, retries included) may take "
+        "before it fails with reason deadline (default: 80%% of --interval)",
+    )
+    p.add_argument(
+        "--max-response-bytes",
+        type=positive_int,
+        default=DEFAULT_MAX_RESPONSE_BYTES,
+        help="largest answer read, in bytes; a larger page fails the cycle",
+    )
+    p.add_argument(
+        "--max-fleet-growth",
+        type=float,
+        default=DEFAULT_FLEET_GROWTH,
+        help="pages per search are capped at this many times the rows the search returned last time "
+        f"(never fewer than {DEFAULT_MIN_PAGES} pages)",
+    )
     p.add_argument("--log-level", type=log_level, default="INFO", help="logging level")
     return p
 
@@ -63,12 +88,16 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # request lines would be noise, not secrets
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # request lines would be noise
+    install_log_redaction()  # and any URL that is logged loses its userinfo and credential parameters
     try:
         api_key = read_api_key(args.api_key_file)
         datastreams = load_datastreams(args.datastreams)
         interval = parse_duration(args.interval)
         timeout = parse_duration(args.timeout)
+        cycle_deadline = parse_duration(args.cycle_deadline) if args.cycle_deadline else 0.8 * interval
+        if args.max_response_bytes < 1024 or args.max_fleet_growth < 1:
+            raise ConfigError("--max-response-bytes must be >= 1024 and --max-fleet-growth >= 1")
         host, port = parse_listen(args.listen, DEFAULT_PORT)
         if not 1 <= args.page_size <= MAX_PAGE_SIZE:
             raise ConfigError(f"--page-size must be between 1 and {MAX_PAGE_SIZE}")
@@ -83,13 +112,22 @@ def main(argv: list[str]) -> int:
         timeout=timeout,
         page_size=args.page_size,
         policy=RetryPolicy(attempts=4, initial_backoff=min(1.0, interval / 8), max_backoff=interval / 2),
+        max_response_bytes=args.max_response_bytes,
+        fleet_growth=args.max_fleet_growth,
     )
-    exporter = OpenGateExporter(client, args.organization, datastreams, exposition, workers=args.workers)
+    exporter = OpenGateExporter(
+        client,
+        args.organization,
+        datastreams,
+        exposition,
+        workers=args.workers,
+        cycle_deadline=cycle_deadline,
+    )
     server = ExporterServer(exposition, host, port, title="smmc OpenGate exporter").start()
     poller = Poller("opengate", exporter.poll, interval, on_failure=exporter.on_failure).start()
     log.info(
         "polling %s (organization %s) every %.0fs; serving http://%s:%d/metrics",
-        args.url,
+        redact_url(args.url),
         args.organization,
         interval,
         host,

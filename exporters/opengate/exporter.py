@@ -50,8 +50,11 @@ class OpenGateExporter:
         *,
         workers: int = 3,
         clock: Any = time.time,
+        cycle_deadline: float | None = None,
     ) -> None:
         self.client = client
+        # seconds a whole poll cycle may take (None: unbounded); past it the cycle fails with "deadline"
+        self.cycle_deadline = cycle_deadline
         self.organization = organization
         self.ds = datastreams
         self.exposition = exposition
@@ -101,13 +104,23 @@ class OpenGateExporter:
         started = time.monotonic()
         with self._lock:
             self.health.polls += 1
+        deadline = None if self.cycle_deadline is None else started + self.cycle_deadline
         futures = []
         try:
+            search = self.client.search
             futures = [
-                self._pool.submit(self.client.search, "entities", self.devices_query()),
-                self._pool.submit(self.client.search, "entities", self.sims_query()),
-                self._pool.submit(self.client.search, "alarms", self.alarms_query(self._clock())),
+                self._pool.submit(
+                    search, "entities", self.devices_query(), name="devices", deadline=deadline
+                ),
+                self._pool.submit(search, "entities", self.sims_query(), name="sims", deadline=deadline),
+                self._pool.submit(
+                    search, "alarms", self.alarms_query(self._clock()), name="alarms", deadline=deadline
+                ),
             ]
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic()) + 1.0
+            _done, late = wait(futures, timeout=remaining)
+            if late:  # a search stuck where its own checks cannot see (e.g. headers one byte at a time)
+                raise FetchError("deadline", f"the poll cycle took longer than {self.cycle_deadline:.0f}s")
             devices, sims, alarms = (f.result() for f in futures)
             state = fold(devices, sims, alarms, self.ds)
             self.exposition.publish(DATA_PART, data_families(state, self.ds.billable_states))
@@ -116,7 +129,7 @@ class OpenGateExporter:
             # the failed cycle's health counts all its responses, whichever search failed first and however
             # busy the pool was (cancelling the ones not yet started made that count depend on scheduling),
             # and none overlaps the next cycle.
-            wait(futures)
+            wait(futures, timeout=None if deadline is None else self.client.timeout + 1.0)
             with self._lock:
                 self.health.poll_duration = time.monotonic() - started
             raise

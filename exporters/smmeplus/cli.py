@@ -9,8 +9,9 @@ import sys
 import threading
 from pathlib import Path
 
+from exporters.core.inbox import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_LINE_BYTES
 from smmc.catalogs import CatalogError
-from smmc.options import OptionParser, fail, log_level, non_negative_int
+from smmc.options import OptionParser, fail, log_level, non_negative_int, positive_int
 
 from .exporter import Exporter
 from .fold import DEFAULT_PER_METER_SERIES_LIMIT
@@ -67,6 +68,19 @@ def build_parser() -> OptionParser:
         "shards read one inbox). Default: shared with --shard I/N where N > 1, else consume",
     )
     p.add_argument(
+        "--max-file-bytes",
+        type=positive_int,
+        default=DEFAULT_MAX_FILE_BYTES,
+        help="a larger file is set aside unread (reason file_too_large); memory while ingesting is "
+        "about 8x the file's size",
+    )
+    p.add_argument(
+        "--max-line-bytes",
+        type=positive_int,
+        default=DEFAULT_MAX_LINE_BYTES,
+        help="a file with a longer line is set aside unparsed (reason line_too_long)",
+    )
+    p.add_argument(
         "--once",
         action="store_true",
         help="ingest what the inbox holds, print the exposition to stdout and exit",
@@ -107,6 +121,8 @@ def main(argv: list[str]) -> int:
             0.0 if args.once else args.settle_seconds,
             shard,
             None if args.inbox_mode is None else args.inbox_mode == "shared",
+            args.max_file_bytes,
+            args.max_line_bytes,
         )
     except CatalogError as exc:
         print(f"smmc exporter smmeplus: catalog error: {exc}", file=sys.stderr)

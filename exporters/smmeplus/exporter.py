@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 from exporters.core.exposition import Exposition
-from exporters.core.inbox import FileRecord, Inbox
+from exporters.core.inbox import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_LINE_BYTES, FileRecord, Inbox
 from smmc.catalogs import load_catalogs
 
 from .fold import DEFAULT_PER_METER_SERIES_LIMIT, SmmePlusSource
@@ -26,6 +26,8 @@ class Exporter:
         settle_seconds: float = 2.0,
         shard: Shard | None = None,
         shared_inbox: bool | None = None,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ) -> None:
         self.shard = shard or Shard()
         self.exposition = Exposition()
@@ -49,6 +51,9 @@ class Exporter:
             self.source,
             settle_seconds,
             shared=(not self.shard.whole) if shared_inbox is None else shared_inbox,
+            max_file_bytes=max_file_bytes,
+            max_line_bytes=max_line_bytes,
+            exposition=self.exposition,
         )
         self.ready = threading.Event()
 

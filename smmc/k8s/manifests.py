@@ -427,7 +427,8 @@ def deployment(
         "env": [{"name": "TZ", "value": settings.timezone}, *parts.env],
         "ports": [{"name": "http", "containerPort": c.port, "protocol": "TCP"}],
         "readinessProbe": {
-            "httpGet": {"path": "/healthz", "port": "http"},
+            # the receiver is ready only while its store commits (smmc receiver's /readyz)
+            "httpGet": {"path": "/readyz" if c.key == "receiver" else "/healthz", "port": "http"},
             "periodSeconds": 10,
             "timeoutSeconds": 5,
         },
