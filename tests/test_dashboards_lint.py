@@ -39,7 +39,8 @@ def test_links_between_dashboards_and_drill_downs(built):
 
 def test_operator_filters_exist(built):
     variables = {board["uid"]: {v["name"] for v in board["templating"]["list"]} for board in built.values()}
-    assert {"comuna", "concentrator", "flag", "severity"} <= variables["smmc-meters"]
+    assert {"comuna", "concentrator", "flag", "flag_severity"} <= variables["smmc-meters"]
+    assert {"comuna", "concentrator", "modem"} <= variables["smmc-communications"]
     assert {"comuna", "concentrator", "priority"} <= variables["smmc-concentrators"]
     assert {"maintenance", "team", "severity"} <= variables["smmc-alerts"]
 

@@ -38,8 +38,8 @@ def exposition(scrape: int) -> str:
     """The fleet at the `scrape`-th scrape: gauges fixed, counters growing."""
     lines: list[str] = []
 
-    def add(name: str, value: float, **labels: str) -> None:
-        lines.append(f"{name}{_labels(**labels) if labels else ''} {value}")
+    def add(metric: str, value: float, /, **labels: str) -> None:
+        lines.append(f"{metric}{_labels(**labels) if labels else ''} {value}")
 
     for conc, comuna, lat, lon, modem in CONCENTRATORS:
         add(
@@ -59,6 +59,9 @@ def exposition(scrape: int) -> str:
             add("smmc_meters", 100, comuna=comuna, measured_at_td=meters_at_td)
             add("smmc_meters_with_events", 20, comuna=comuna, measured_at_td=meters_at_td)
             add("smmc_meter_events", 55, comuna=comuna, measured_at_td=meters_at_td)
+        for severity in ("critical", "info"):
+            add("smmc_meters_flagged", 3, concentrator=conc, comuna=comuna, severity=severity)
+        add("smmc_meters_flagged_by_category", 4, concentrator=conc, comuna=comuna, category="tamper")
         for flag, *_catalog in FLAGS:
             add("smmc_meters_with_active_flag", 6, concentrator=conc, comuna=comuna, flag=flag)
             add("smmc_meter_events_total", 10 * scrape, concentrator=conc, flag=flag)
@@ -94,6 +97,19 @@ def exposition(scrape: int) -> str:
         )
         add("flag:smmc_meter_events:increase1h", 30, flag=flag)
     add("flag:smmc_concentrator_condition:ratio", 1.0, flag="T_Amm")
+    add(
+        "smmc_concentrator_flag_info",
+        1,
+        flag="T_Amm",
+        name="Temperature alarm",
+        bit="3",
+        polarity="set",
+        priority="alta",
+        inferred_bit="false",
+    )
+    add("smmc_meter_flag_active", 1, meter="UAAXXDN18204873404", concentrator="TD-0011", flag="CAPE")
+    add("smmc_series_dropped_total", 0, metric="smmc_meter_flag_active")
+    add("smmc_receiver_watchdog_last_seen_timestamp_seconds", 1.7e9)
     for source, outcome in itertools.product(("hpe", "lpe", "technical"), ("ok", "error")):
         add("smmc_workorders_total", 5 * scrape, source=source, activity="reachability", outcome=outcome)
         add("source_outcome:smmc_workorders:increase1d", 5, source=source, outcome=outcome)
@@ -165,6 +181,19 @@ def exposition(scrape: int) -> str:
         metric="OutgoingBytes",
         aggregation="total",
     )
+    for alertname, severity, maintenance in (
+        ("GridOutage", "critical", "outage"),
+        ("ConcentratorUnreachable", "warning", "remote"),
+    ):
+        alert = {
+            "alertname": alertname,
+            "severity": severity,
+            "maintenance": maintenance,
+            "team": "noc",
+            "concentrator": "TD-47",
+        }
+        add("ALERTS", 1, alertstate="firing", **alert)
+        add("ALERTS_FOR_STATE", 1.7e9, **alert)
     add(
         "ALERTS",
         1,

@@ -226,8 +226,9 @@ def check_links(dashboards: dict[str, dict[str, Any]]) -> list[str]:
                 variables = {v["name"] for v in target.get("templating", {}).get("list", [])}
                 params = [key for key, _ in parse_qsl(url.query, keep_blank_values=True)]
                 set_vars = [key[4:] for key in params if key.startswith("var-")]
-                if not set_vars:
-                    problems.append(f"{where}: sets no variable of the target dashboard")
+                drilldown = "${__field" in url.query or "${__data" in url.query
+                if drilldown and not set_vars:
+                    problems.append(f"{where}: drills down but sets no variable of the target dashboard")
                 problems.extend(
                     f"{where}: {uid} has no variable {var!r}" for var in set_vars if var not in variables
                 )

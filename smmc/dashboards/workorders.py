@@ -10,17 +10,32 @@ TITLE = "Work orders"
 
 RESULTS = 'smmc_workorders_total{source=~"$source"}'
 ERRORS_1D = (
-    'category_maintenance:smmc_workorder_errors:increase1d{category=~"$category",maintenance=~"$maintenance"}'
+    'category_maintenance:smmc_workorder_errors:increase1d{category=~"$category",maintenance=~"$wo_action"}'
+)
+ERRORS_BY_CONCENTRATOR_1D_SELECTOR = (
+    "concentrator_category_maintenance:smmc_workorder_errors:increase1d{"
+    'concentrator=~"$concentrator",category=~"$category",maintenance=~"$wo_action"}'
 )
 ERRORS_BY_CONCENTRATOR_1D = (
-    "concentrator_category_maintenance:smmc_workorder_errors:increase1d{"
-    'concentrator=~"$concentrator",category=~"$category",maintenance=~"$maintenance"}'
+    f"({ERRORS_BY_CONCENTRATOR_1D_SELECTOR} unless on (concentrator) {p.concentrator_out_of_scope()})"
 )
 ERRORS = (
     'smmc_workorder_errors_total{concentrator=~"$concentrator",category=~"$category",'
-    'maintenance=~"$maintenance"}'
+    'maintenance=~"$wo_action"}'
 )
 ERROR_STEPS = ((None, "green"), (1, "orange"), (100, "red"))
+PERSISTENT_ROWS = 20
+# the fewest errors per day over 3 days, read on an hourly grid of the daily recording rule (72 points
+# per series instead of every 30 s evaluation)
+PERSISTENT = (
+    f"({p.coarse_over_time('min', ERRORS_BY_CONCENTRATOR_1D_SELECTOR, '3d', '1h')} "
+    f"unless on (concentrator) {p.concentrator_out_of_scope()})"
+)
+# the comuna and router of each concentrator row
+WITH_OBJECT = (
+    "* on (concentrator) group_left (comuna, modem) "
+    "max by (concentrator, comuna, modem) (smmc_concentrator_info)"
+)
 
 
 def build():
@@ -38,16 +53,22 @@ def build():
             "Work-order error category from the catalog of the seed's error table.",
         ),
         p.query_variable(
-            "maintenance",
+            "wo_action",
             "Prescribed action",
             "label_values(smmc_workorder_errors_total, maintenance)",
             "What the seed's table prescribes for the error: remote, retry, specialist, field.",
         ),
         p.query_variable(
+            "comuna",
+            "Comuna",
+            "label_values(smmc_concentrator_info, comuna)",
+            "Comuna of the concentrator (from the inventory).",
+        ),
+        p.query_variable(
             "concentrator",
             "Concentrator",
-            "label_values(smmc_workorder_errors_total, concentrator)",
-            "Concentrator the work order ran against.",
+            'label_values(smmc_concentrator_info{comuna=~"$comuna"}, concentrator)',
+            "Concentrator (LVM), from the inventory, of the selected comunas.",
         ),
     ]
     results = [
@@ -137,7 +158,13 @@ def build():
         p.timeseries(
             "Errors per hour, by category",
             "Work-order errors ingested in each hour, per error category.",
-            [Query(f"sum by (category) (increase({ERRORS}[1h]))", "{{category}}")],
+            [
+                Query(
+                    f"sum by (category) (increase({ERRORS}[1h]) "
+                    f"unless on (concentrator) {p.concentrator_out_of_scope()})",
+                    "{{category}}",
+                )
+            ],
             unit="short",
             steps=p.OK_ONLY,
             bars=True,
@@ -153,13 +180,20 @@ def build():
             'last 3 days: above zero means the error came back every day (the seed\'s "if persist"). '
             "Click a row for the concentrator.",
             [
-                Query(f"topk(20, min_over_time({ERRORS_BY_CONCENTRATOR_1D}[3d]))"),
-                Query(f"topk(20, {ERRORS_BY_CONCENTRATOR_1D})"),
+                Query(f"topk({PERSISTENT_ROWS}, {PERSISTENT}) {WITH_OBJECT}"),
+                Query(
+                    f"({ERRORS_BY_CONCENTRATOR_1D} and on (concentrator, category, maintenance) "
+                    f"topk({PERSISTENT_ROWS}, {PERSISTENT})) {WITH_OBJECT}"
+                ),
             ],
             unit="short",
-            steps=p.ANY_IS_BAD,
+            steps=p.OK_ONLY,
+            column_steps={"Value #A": p.ANY_IS_BAD},
+            column_links=p.object_cell_links("comuna", "concentrator", "modem"),
             columns={
+                "comuna": "Comuna",
                 "concentrator": "Concentrator",
+                "modem": "Router",
                 "category": "Category",
                 "maintenance": "Action",
                 "Value #A": "Fewest errors per day, 3 days",
@@ -185,4 +219,5 @@ def build():
         ["workorders", "smmeplus"],
         variables,
         [("Results", results), ("Errors", errors), ("Persistent errors", persistent)],
+        refresh="15m",
     )
