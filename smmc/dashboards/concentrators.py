@@ -32,7 +32,7 @@ SHARE_STEPS = ((None, "green"), (0.1, "orange"), (0.3, "red"))
 
 def build():
     variables = [
-        *p.location_variables("Concentrator (LVM) name, e.g. TD-0011."),
+        *p.location_variables(),
         p.query_variable(
             "condition",
             "Condition",

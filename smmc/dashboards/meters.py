@@ -35,7 +35,7 @@ CONCENTRATOR_LINK = p.drilldown(
 
 def build():
     variables = [
-        *p.location_variables("Concentrator (LVM), from the inventory, of the selected comunas."),
+        *p.location_variables(),
         p.query_variable(
             "flag",
             "Flag",

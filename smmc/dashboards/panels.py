@@ -557,9 +557,10 @@ def query_variable(
     return variable
 
 
-def location_variables(concentrator_description: str) -> list[dashboard_builder.QueryVariable]:
+def location_variables() -> list[dashboard_builder.QueryVariable]:
     """`$comuna` and `$concentrator` (of the selected comunas), both from the inventory: the filters every
-    dashboard about meters and concentrators shares, and that drill-down links carry between them."""
+    dashboard about meters, concentrators, routers and work orders shares, and that drill-down links carry
+    between them (one meaning per name: the same label and description everywhere)."""
     return [
         query_variable(
             "comuna",
@@ -571,7 +572,7 @@ def location_variables(concentrator_description: str) -> list[dashboard_builder.
             "concentrator",
             "Concentrator",
             'label_values(smmc_concentrator_info{comuna=~"$comuna"}, concentrator)',
-            concentrator_description,
+            "Concentrator (LVM), from the inventory, of the selected comunas.",
         ),
     ]
 
