@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -109,7 +110,7 @@ def exposition(scrape: int) -> str:
     )
     add("smmc_meter_flag_active", 1, meter="UAAXXDN18204873404", concentrator="TD-0011", flag="CAPE")
     add("smmc_series_dropped_total", 0, metric="smmc_meter_flag_active")
-    add("smmc_receiver_watchdog_last_seen_timestamp_seconds", 1.7e9)
+    add("smmc_receiver_watchdog_last_seen_timestamp_seconds", time.time())
     for source, outcome in itertools.product(("hpe", "lpe", "technical"), ("ok", "error")):
         add("smmc_workorders_total", 5 * scrape, source=source, activity="reachability", outcome=outcome)
         add("source_outcome:smmc_workorders:increase1d", 5, source=source, outcome=outcome)
@@ -265,3 +266,42 @@ def test_every_panel_query_returns_data(prometheus):
     assert not failed, "Prometheus rejected:\n" + "\n".join(failed)
     assert not empty, "no data:\n" + "\n".join(empty)
     assert len(queries) > 90
+
+
+def _panel(uid: str, title: str) -> list[str]:
+    return [expr for u, t, expr in panel_queries() if (u, t) == (uid, title)]
+
+
+def _values(prometheus, expr: str, label: str) -> dict[str, float]:
+    return {r["metric"].get(label, ""): float(r["value"][1]) for r in prometheus.query(expr)}
+
+
+def test_overview_counts_firing_alerts_per_area_rung_and_severity_without_the_watchdog(prometheus):
+    # firing: GridOutage (critical, outage: meters area), ConcentratorUnreachable (warning, remote), and
+    # the Watchdog (info, platform: monitoring area), which is never counted
+    def tile(title: str) -> tuple[float, float]:
+        critical, warning = (
+            float(prometheus.query(e)[0]["value"][1]) for e in _panel("smmc-overview", title)
+        )
+        return critical, warning
+
+    assert tile("Meters") == (1, 0)
+    assert tile("Concentrators") == (0, 1)
+    assert tile("Monitoring") == (0, 0)
+    assert tile("Communications") == (0, 0)
+    critical, warning, info = (
+        _values(prometheus, e, "maintenance")
+        for e in _panel("smmc-overview", "Firing alerts by rung and severity")
+    )
+    rungs = {"remote", "specialist", "field", "scheduled", "outage", "platform"}
+    assert set(critical) == set(warning) == set(info) == rungs  # every cell, zeros included
+    assert critical["outage"] == 1 and warning["remote"] == 1
+    assert sum(critical.values()) + sum(warning.values()) + sum(info.values()) == 2
+    (firing,) = _panel("smmc-alerts", "Firing alerts")
+    assert float(prometheus.query(firing)[0]["value"][1]) == 2
+    (table,) = _panel("smmc-overview", "Firing alerts, newest first")
+    rows = prometheus.query(table)
+    assert sorted(r["metric"]["alertname"] for r in rows) == ["ConcentratorUnreachable", "GridOutage"]
+    assert all(r["metric"]["concentrator"] == "TD-47" and float(r["value"][1]) == 1.7e12 for r in rows)
+    (alive,) = _panel("smmc-overview", "Alerting pipeline")
+    assert float(prometheus.query(alive)[0]["value"][1]) == 1

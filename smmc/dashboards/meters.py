@@ -85,7 +85,7 @@ def build():
         p.timeseries(
             "Meters with an active event or alarm, by severity",
             "Distinct meters with an active flag over time, each under its most severe flag; the stack is "
-            'the meters with any flag (the seed\'s "cantidad de medidores con evento y alarma").',
+            'the meters with any flag (the seed\'s "cantidad de medidores con evento y alarma por hora").',
             [Query(f"sum by (severity) ({FLAGGED})", "{{severity}}")],
             unit="short",
             steps=p.OK_ONLY,
@@ -93,8 +93,9 @@ def build():
         ),
         p.timeseries(
             "Event rows ingested per hour, by flag",
-            "SWE event and alarm rows per hour of ingestion (the daily file lands at once), by the flag "
-            "they set.",
+            "SWE event and alarm rows per hour of ingestion, by the flag they set: the daily file lands "
+            "at once, so this is the size of each file, not the hour of the event (SWE rows carry the "
+            "event's date, not its time; the seed's per-hour meter count is the graph beside this one).",
             [Query('flag:smmc_meter_events:increase1h{flag=~"$flag"}', "{{flag}}")],
             unit="short",
             steps=p.OK_ONLY,
