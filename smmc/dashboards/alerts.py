@@ -101,14 +101,6 @@ def build():
     ]
     alerts = [
         p.stat(
-            "Firing alerts",
-            "Alerts firing now (the Watchdog, which always fires, left out): 0 when all is well.",
-            [Query(f"count({FIRING}) or on () vector(0)")],
-            unit="short",
-            steps=((None, "green"), (1, "orange")),
-            width=6,
-        ),
-        p.stat(
             "Firing alerts by severity",
             "Alerts firing now per severity, zeros shown. Red: a critical alert (pages); orange: a warning "
             "(opens a ticket); blue: info (notifies nobody).",
@@ -128,6 +120,14 @@ def build():
                 "info": ((None, "green"), (1, "blue")),
             },
             width=18,
+        ),
+        p.stat(
+            "Firing alerts",
+            "Alerts firing now (the Watchdog, which always fires, left out): 0 when all is well.",
+            [Query(f"count({FIRING}) or on () vector(0)")],
+            unit="short",
+            steps=((None, "green"), (1, "orange")),
+            width=6,
         ),
         p.timeseries(
             "Firing alerts by maintenance rung",

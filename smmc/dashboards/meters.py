@@ -68,7 +68,8 @@ def build():
         ),
         p.stat(
             "Meters with events in the newest SWE file",
-            "Distinct meters with at least one event or alarm row in the newest SWE file (selected comunas).",
+            "Distinct meters with at least one event or alarm row in the newest SWE file, in the selected "
+            "comunas (counted per comuna: the concentrator filter does not apply).",
             [Query(f"sum(smmc_meters_with_events{COMUNA})")],
             unit="short",
             steps=p.NEUTRAL,
@@ -95,7 +96,8 @@ def build():
             "Event rows ingested per hour, by flag",
             "SWE event and alarm rows per hour of ingestion, by the flag they set: the daily file lands "
             "at once, so this is the size of each file, not the hour of the event (SWE rows carry the "
-            "event's date, not its time; the seed's per-hour meter count is the graph beside this one).",
+            "event's date, not its time; the seed's per-hour meter count is the graph beside this one). "
+            "Fleet-wide (a recording rule per flag): the comuna and concentrator filters do not apply.",
             [Query('flag:smmc_meter_events:increase1h{flag=~"$flag"}', "{{flag}}")],
             unit="short",
             steps=p.OK_ONLY,

@@ -32,15 +32,6 @@ def build():
     ]
     jobs = [
         p.stat(
-            "Jobs by status",
-            "Jobs per current status: ok, failed, late (deadline passed without a "
-            "successful run) or unknown.",
-            [Query('sum by (status) (cloudera_jobs{criticality=~"$criticality"})', "{{status}}")],
-            unit="short",
-            steps=p.OK_ONLY,
-            width=8,
-        ),
-        p.stat(
             "Jobs failed or late, by criticality",
             "Jobs whose current status is failed or late. A critical one is a platform maintenance case.",
             [
@@ -56,6 +47,15 @@ def build():
                 "critical": ((None, "green"), (1, "red")),
                 "non_critical": ((None, "green"), (1, "orange")),
             },
+            width=8,
+        ),
+        p.stat(
+            "Jobs by status",
+            "Jobs per current status: ok, failed, late (deadline passed without a "
+            "successful run) or unknown.",
+            [Query('sum by (status) (cloudera_jobs{criticality=~"$criticality"})', "{{status}}")],
+            unit="short",
+            steps=p.OK_ONLY,
             width=8,
         ),
         p.stat(

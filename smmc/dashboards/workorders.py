@@ -72,6 +72,20 @@ def build():
         ),
     ]
     results = [
+        p.stat(
+            "Share of work orders in error",
+            "Work orders with outcome error as a share of all work orders in the time range.",
+            [
+                Query(
+                    f'sum(increase(smmc_workorders_total{{source=~"$source",outcome="error"}}[$__range])) '
+                    f"/ sum(increase({RESULTS}[$__range]))"
+                )
+            ],
+            unit="percentunit",
+            steps=((None, "green"), (0.05, "orange"), (0.2, "red")),
+            width=8,
+            height=8,
+        ),
         p.timeseries(
             "Work-order results per hour, by outcome",
             "Work orders whose result was ingested in each hour, ok or error.",
@@ -81,6 +95,7 @@ def build():
             bars=True,
             stacked=True,
             interval="1h",
+            width=16,
         ),
         p.timeseries(
             "Work orders in the last day, by report and outcome",
@@ -105,21 +120,7 @@ def build():
             ],
             unit="short",
             steps=p.OK_ONLY,
-            width=16,
-        ),
-        p.stat(
-            "Share of work orders in error",
-            "Work orders with outcome error as a share of all work orders in the time range.",
-            [
-                Query(
-                    f'sum(increase(smmc_workorders_total{{source=~"$source",outcome="error"}}[$__range])) '
-                    f"/ sum(increase({RESULTS}[$__range]))"
-                )
-            ],
-            unit="percentunit",
-            steps=((None, "green"), (0.05, "orange"), (0.2, "red")),
-            width=8,
-            height=8,
+            width=12,
         ),
     ]
     errors = [
