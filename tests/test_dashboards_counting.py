@@ -242,7 +242,7 @@ COUNT_PANELS: dict[tuple[str, str], Check] = {
     ),
     ("smmc-concentrators", "Concentrators with a condition now, by priority"): lambda r, t: (
         _by(r, "priority"),
-        t.concentrators_by_priority(),
+        {p: t.concentrators_by_priority().get(p, 0) for p in ("alta", "media", "baja")},  # zeros shown
     ),
     ("smmc-concentrators", "Concentrators with a condition, by priority"): lambda r, t: (
         _by(r, "priority"),

@@ -23,6 +23,8 @@ WITH_CONDITION = f"count(count by (concentrator) ({COND}))"
 # the CSW letter's name from the catalog ("U" -> "PLC Modem Failure")
 FLAG_NAME = "* on (flag) group_left (name) max by (flag, name) (smmc_concentrator_flag_info)"
 ROW_CAP = 500
+PRIORITIES = ("alta", "media", "baja")
+PRIORITY_ZEROS = " or ".join(f'label_replace(vector(0), "priority", "{p}", "", "")' for p in PRIORITIES)
 
 # a concentrator carries about 200 meters; 1 % of Enel's 10,000 concentrators is 100
 UNREACHABLE_STEPS = ((None, "green"), (1, "orange"), (100, "red"))
@@ -40,7 +42,7 @@ def build():
             "CSW condition (the legend's letter name) in its alarm state.",
         ),
         p.custom_variable(
-            "priority", "Priority", ["alta", "media", "baja"], "Priority of the CSW condition in the catalog."
+            "priority", "Priority", list(PRIORITIES), "Priority of the CSW condition in the catalog."
         ),
     ]
     now = [
@@ -54,8 +56,15 @@ def build():
         ),
         p.stat(
             "Concentrators with a condition now, by priority",
-            "Distinct concentrators with at least one condition of each priority in its alarm state.",
-            [Query(f"count by (priority) (count by (concentrator, priority) ({COND}))", "{{priority}}")],
+            "Distinct concentrators with at least one condition of each priority in its alarm state (0 "
+            "shown).",
+            [
+                Query(
+                    f"count by (priority) (count by (concentrator, priority) ({COND})) or on (priority) "
+                    f"({PRIORITY_ZEROS})",
+                    "{{priority}}",
+                )
+            ],
             unit="short",
             steps=p.NEUTRAL,
         ),
