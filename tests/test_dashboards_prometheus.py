@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from e2e.harness import HarnessError, ProcessGroup, Prometheus, wait_for
+from e2e.harness import HarnessError, ProcessGroup, Prometheus, free_port, wait_for
 
 from smmc.dashboards import panel_queries
 
@@ -236,7 +236,9 @@ def prometheus(tmp_path_factory):
                     "job_name": "fleet",
                     "honor_labels": True,  # cloudera_* carry their own `job` (the Cloudera job name)
                     "static_configs": [{"targets": [f"127.0.0.1:{server.server_address[1]}"]}],
-                }
+                },
+                # the optional Azure exporter with its compose profile off: a target nobody answers on
+                {"job_name": "azure-eventhub", "static_configs": [{"targets": [f"127.0.0.1:{free_port()}"]}]},
             ],
         }
         prom = Prometheus(group, config)
@@ -305,3 +307,9 @@ def test_overview_counts_firing_alerts_per_area_rung_and_severity_without_the_wa
     assert all(r["metric"]["concentrator"] == "TD-47" and float(r["value"][1]) == 1.7e12 for r in rows)
     (alive,) = _panel("smmc-overview", "Alerting pipeline")
     assert float(prometheus.query(alive)[0]["value"][1]) == 1
+
+
+def test_targets_up_leaves_out_the_optional_azure_exporter_that_never_answered(prometheus):
+    assert prometheus.query('up{job="azure-eventhub"} == 0'), "the fixture's azure target is down"
+    (expr,) = _panel("smmc-health", "Targets up")
+    assert _values(prometheus, expr, "job") == {"fleet": 1}
