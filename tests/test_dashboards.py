@@ -161,3 +161,16 @@ def test_the_overview_is_grafanas_home_in_the_compose_stack():
     assert home == f"{container_dir}/{dashboards.HOME_DASHBOARD}"
     assert dashboards.build_all()[dashboards.HOME_DASHBOARD]["uid"] == "smmc-overview"
     assert dashboards.DASHBOARD_MODULES[0] == "overview"
+
+
+def test_every_alert_but_the_watchdog_is_on_one_overview_tile():
+    from smmc.dashboards import overview
+    from smmc.rules import model
+
+    rules = model.load()
+    covered = [group for _title, _key, groups in overview.AREAS for group in groups]
+    assert sorted(covered) == sorted(set(covered)), "a rule group on two tiles"
+    assert set(rules.groups) == set(covered), "a rule group of rules/thresholds.yml on no Overview tile"
+    on_tiles = [name for _t, _k, groups in overview.AREAS for name in overview.area_alerts(groups)]
+    assert sorted(on_tiles) == sorted(a.name for a in rules.alerts if a.name != "Watchdog")
+    assert set(overview.rungs()) == {a.labels["maintenance"] for a in rules.alerts}
