@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from smmc.dashboards import panels as p
+from smmc.dashboards.alert_thresholds import alert_param
 from smmc.dashboards.panels import Query
 
 KEY = "workorders"
@@ -23,6 +24,7 @@ ERRORS = (
     'smmc_workorder_errors_total{concentrator=~"$concentrator",category=~"$category",'
     'maintenance=~"$wo_action"}'
 )
+CATEGORY_RATE = alert_param("WorkOrderCategoryErrorRateHigh", "wo_category_max_ratio")
 ERROR_STEPS = ((None, "green"), (1, "orange"), (100, "red"))
 PERSISTENT_ROWS = 20
 # the fewest errors per day over 3 days, read on an hourly grid of the daily recording rule (72 points
@@ -82,7 +84,8 @@ def build():
                 )
             ],
             unit="percentunit",
-            steps=((None, "green"), (0.05, "orange"), (0.2, "red")),
+            # orange where a category's rate would fire WorkOrderCategoryErrorRateHigh, red at 4 times it
+            steps=((None, "green"), (CATEGORY_RATE, "orange"), (4 * CATEGORY_RATE, "red")),
             width=8,
             height=8,
         ),
