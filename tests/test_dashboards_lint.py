@@ -188,3 +188,22 @@ def test_variable_lint_catches_one_name_with_two_meanings(built):
     variable["name"] = "severity"  # the OpenGate alarm severity under the alert severity's name
     (problem,) = lint.check_variable_meanings(broken)
     assert "variable 'severity'" in problem and "one meaning per name" in problem
+
+
+def test_link_lint_checks_table_cell_links(built):
+    broken = copy.deepcopy(built)
+    panel = next(
+        p
+        for p in _panels(broken["meters.json"], "table")
+        if p["title"] == "Meters with an active per-meter flag"
+    )
+    links = [
+        link
+        for o in panel["fieldConfig"]["overrides"]
+        for prop in o["properties"]
+        if prop["id"] == "links"
+        for link in prop["value"]
+    ]
+    assert links and all(link["url"].startswith("/d/") for link in links)
+    links[0]["url"] = links[0]["url"].replace("var-concentrator=", "var-nosuch=")
+    assert any("has no variable 'nosuch'" in p for p in lint.check_links(broken))

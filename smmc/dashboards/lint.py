@@ -199,8 +199,19 @@ def check_queries(dashboards: dict[str, dict[str, Any]], known: set[str]) -> lis
 
 
 def _links(panel: dict[str, Any]) -> list[dict[str, Any]]:
-    defaults = (panel.get("fieldConfig") or {}).get("defaults") or {}
-    return list(defaults.get("links") or []) + list(panel.get("links") or [])
+    """The panel's data links, its panel links, and the table cell links to Control Room dashboards
+    (a cell link elsewhere, a runbook or Alertmanager, is not a dashboard link)."""
+    field_config = panel.get("fieldConfig") or {}
+    defaults = field_config.get("defaults") or {}
+    cell_links = [
+        link
+        for override in field_config.get("overrides") or []
+        for prop in override.get("properties") or []
+        if prop.get("id") == "links"
+        for link in prop.get("value") or []
+        if str(link.get("url", "")).startswith("/d/")
+    ]
+    return list(defaults.get("links") or []) + list(panel.get("links") or []) + cell_links
 
 
 def check_links(dashboards: dict[str, dict[str, Any]]) -> list[str]:
