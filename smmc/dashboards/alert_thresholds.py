@@ -15,6 +15,12 @@ def _rules() -> model.RuleSet:
     return model.load()
 
 
+def rules() -> model.RuleSet:
+    """The rules model of rules/thresholds.yml (alerts with their groups and labels, parameters, runbook
+    base URL): the one door from the dashboards to the rules (the import-linter contract)."""
+    return _rules()
+
+
 def alert_param(alert: str, param: str) -> float:
     """The numeric value (durations in seconds) of one parameter of one alert."""
     return model.duration_seconds(_rules().alert(alert).params[param])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from smmc.dashboards import panels as p
-from smmc.dashboards.alert_thresholds import alert_steps
+from smmc.dashboards.alert_thresholds import alert_steps, rules
 from smmc.dashboards.panels import Query
 
 KEY = "alerts"
@@ -50,9 +50,7 @@ def _am_filter() -> str:
 def firing_alerts_table(matchers: str, *, title: str = "Firing alerts, newest first", height: int = 10):
     """The firing alerts (never the Watchdog) with every object label, since when they fire (from
     ALERTS_FOR_STATE), newest first, capped, with the runbook, Alertmanager and silence links."""
-    from smmc.rules import model
-
-    runbook_base = model.load().runbook_base_url
+    runbook_base = rules().runbook_base_url
     selector = f'alertname!="Watchdog"{"," + matchers if matchers else ""}'
     return p.table(
         title,

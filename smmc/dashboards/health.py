@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from smmc.dashboards import panels as p
-from smmc.dashboards.alert_thresholds import alert_steps
+from smmc.dashboards.alert_thresholds import alert_steps, rules
 from smmc.dashboards.panels import Query
-from smmc.rules import model
 
 KEY = "health"
 TITLE = "Monitoring health"
 
 # The optional Azure metrics exporter (compose profile `azure`) is a scrape target that is down wherever
 # the profile is off: shown only once it has answered within the memory AzureMetricsExporterDown uses.
-_PARAMS = model.load().params
+_PARAMS = rules().params
 OPTIONAL_JOB = _PARAMS["eventhub_job"]
 NEVER_ANSWERED = (
     f'(max by (job) (max_over_time(up{{job="{OPTIONAL_JOB}"}}[{_PARAMS["azure_exporter_memory"]}])) == 0)'

@@ -7,13 +7,10 @@ counted on its area's tile when the dashboards are regenerated.
 
 from __future__ import annotations
 
-from functools import cache
-
 from smmc.dashboards import panels as p
-from smmc.dashboards.alert_thresholds import alert_param, alert_steps
+from smmc.dashboards.alert_thresholds import alert_param, alert_steps, rules
 from smmc.dashboards.alerts import firing_alerts_table
 from smmc.dashboards.panels import Query
-from smmc.rules import model
 
 KEY = "overview"
 TITLE = "Overview"
@@ -36,19 +33,14 @@ INFO_STEPS = ((None, "green"), (1, "blue"))
 FIRING = 'ALERTS{alertstate="firing",alertname!="Watchdog"'
 
 
-@cache
-def _rules() -> model.RuleSet:
-    return model.load()
-
-
 def area_alerts(groups: tuple[str, ...]) -> list[str]:
-    return sorted(a.name for a in _rules().alerts if a.group in groups and a.name != WATCHDOG)
+    return sorted(a.name for a in rules().alerts if a.group in groups and a.name != WATCHDOG)
 
 
 def rungs() -> list[str]:
     """The maintenance rungs the alerts are on, in the ladder's order."""
     order = ["remote", "specialist", "field", "scheduled", "outage", "platform"]
-    found = {a.labels["maintenance"] for a in _rules().alerts}
+    found = {a.labels["maintenance"] for a in rules().alerts}
     return [r for r in order if r in found] + sorted(found - set(order))
 
 
@@ -142,7 +134,7 @@ def _pipeline_alive():
 
 
 def _data_age():
-    daily = "|".join(_rules().params["daily_source_kinds"])
+    daily = "|".join(rules().params["daily_source_kinds"])
     return p.stat(
         "Data as of",
         "Age of the newest data of each source: the stalest of the daily SMMePlus files "
