@@ -63,18 +63,7 @@ def _per_concentrator(router_metric: str, labels: str = "") -> str:
 
 def build():
     variables = [
-        p.query_variable(
-            "comuna",
-            "Comuna",
-            "label_values(smmc_concentrator_info, comuna)",
-            "Comuna of the concentrator (from the inventory).",
-        ),
-        p.query_variable(
-            "concentrator",
-            "Concentrator",
-            'label_values(smmc_concentrator_info{comuna=~"$comuna"}, concentrator)',
-            "Concentrator (LVM), from the inventory, of the selected comunas.",
-        ),
+        *p.location_variables(),
         p.query_variable(
             "modem",
             "Router (modem)",

@@ -60,18 +60,7 @@ def build():
             "label_values(smmc_workorder_errors_total, maintenance)",
             "What the seed's table prescribes for the error: remote, retry, specialist, field.",
         ),
-        p.query_variable(
-            "comuna",
-            "Comuna",
-            "label_values(smmc_concentrator_info, comuna)",
-            "Comuna of the concentrator (from the inventory).",
-        ),
-        p.query_variable(
-            "concentrator",
-            "Concentrator",
-            'label_values(smmc_concentrator_info{comuna=~"$comuna"}, concentrator)',
-            "Concentrator (LVM), from the inventory, of the selected comunas.",
-        ),
+        *p.location_variables(),
     ]
     results = [
         p.stat(
