@@ -158,6 +158,8 @@ def test_refresh_lint_catches_a_daily_dashboard_refreshing_every_minute(built):
     assert any(p.startswith("alerts.json: refresh '15m'") and "'1m'" in p for p in problems)
     assert lint.metric_cadence("comuna_severity:smmc_meters_flagged:sum") == 86400
     assert lint.metric_cadence("rule_severity:opengate_alarm_open:count") == 60
+    assert lint.metric_cadence("cloudera_job_status") == 86400  # the daily job report
+    assert lint.metric_cadence("cloudera_host_cpu_usage_ratio") == 60  # the Cloudera Manager poll
 
 
 def test_topk_lint_catches_topk_in_a_range_query(built):

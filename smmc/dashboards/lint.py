@@ -314,13 +314,18 @@ def check_table_cells(dashboards: dict[str, dict[str, Any]]) -> list[str]:
 
 # -- cost ---------------------------------------------------------------------------------------------
 
-# Seconds between new data of a source, by metric name prefix (recording rules by the metric they
-# aggregate): alerts, scrapes, the receiver and the OpenGate poll change every minute, Azure Monitor's
-# timegrain is 5 minutes, the SMMePlus files and the Cloudera report arrive daily.
+# Seconds between new data of a source, by metric name prefix, the first that matches (recording rules
+# by the metric they aggregate): alerts, scrapes, the receiver, the OpenGate and Cloudera Manager polls
+# change every minute, Azure Monitor's timegrain is 5 minutes, the SMMePlus files and the Cloudera job
+# report arrive daily.
 CADENCE_SECONDS = (
     ("ALERTS", 60),
     ("opengate_", 60),
     ("smmc_receiver_", 60),
+    ("cloudera_host_", 60),
+    ("cloudera_service_", 60),
+    ("cloudera_hdfs_", 60),
+    ("cloudera_manager_", 60),
     ("azurerm_", 300),
     ("cloudera_", 86400),
     ("smmc_", 86400),
