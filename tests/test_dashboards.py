@@ -164,7 +164,7 @@ def test_the_overview_is_grafanas_home_in_the_compose_stack():
 
 
 def test_every_alert_but_the_watchdog_is_on_one_overview_tile():
-    from smmc.dashboards import overview
+    from smmc.dashboards import alert_thresholds, overview
     from smmc.rules import model
 
     rules = model.load()
@@ -173,4 +173,4 @@ def test_every_alert_but_the_watchdog_is_on_one_overview_tile():
     assert set(rules.groups) == set(covered), "a rule group of rules/thresholds.yml on no Overview tile"
     on_tiles = [name for _t, _k, groups in overview.AREAS for name in overview.area_alerts(groups)]
     assert sorted(on_tiles) == sorted(a.name for a in rules.alerts if a.name != "Watchdog")
-    assert set(overview.rungs()) == {a.labels["maintenance"] for a in rules.alerts}
+    assert set(alert_thresholds.rungs()) == {a.labels["maintenance"] for a in rules.alerts}

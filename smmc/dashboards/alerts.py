@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from smmc.dashboards import panels as p
-from smmc.dashboards.alert_thresholds import alert_steps, rules
+from smmc.dashboards.alert_thresholds import alert_steps, rules, rungs
 from smmc.dashboards.panels import Query
 
 KEY = "alerts"
@@ -86,7 +86,7 @@ def build():
         p.custom_variable(
             "maintenance",
             "Maintenance rung",
-            ["remote", "specialist", "field", "scheduled", "outage", "platform"],
+            rungs(),
             "Rung of the escalation ladder the alert is on.",
         ),
         p.query_variable("team", "Team", "label_values(ALERTS, team)", "Team the alert is routed to."),

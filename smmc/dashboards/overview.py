@@ -8,7 +8,7 @@ counted on its area's tile when the dashboards are regenerated.
 from __future__ import annotations
 
 from smmc.dashboards import panels as p
-from smmc.dashboards.alert_thresholds import alert_param, alert_steps, rules
+from smmc.dashboards.alert_thresholds import alert_param, alert_steps, rules, rungs
 from smmc.dashboards.alerts import firing_alerts_table
 from smmc.dashboards.panels import Query
 
@@ -35,13 +35,6 @@ FIRING = 'ALERTS{alertstate="firing",alertname!="Watchdog"'
 
 def area_alerts(groups: tuple[str, ...]) -> list[str]:
     return sorted(a.name for a in rules().alerts if a.group in groups and a.name != WATCHDOG)
-
-
-def rungs() -> list[str]:
-    """The maintenance rungs the alerts are on, in the ladder's order."""
-    order = ["remote", "specialist", "field", "scheduled", "outage", "platform"]
-    found = {a.labels["maintenance"] for a in rules().alerts}
-    return [r for r in order if r in found] + sorted(found - set(order))
 
 
 def _count(matchers: str) -> str:
