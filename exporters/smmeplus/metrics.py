@@ -185,18 +185,21 @@ def distinct_meter_families(
     category_names = np.array(sorted({f.category for f in flags}), dtype=object)
     flag_rank = np.array([SEVERITIES.index(f.severity) for f in flags], dtype=np.int64)
     flag_category = np.searchsorted(category_names, np.array([f.category for f in flags], dtype=object))
-    meter_code, meter_names = pd.factorize(meters)
-    conc_code, conc_names = pd.factorize(pd.Series(concentrators, dtype=object).fillna(""), sort=True)
+    meter_code, meter_names = pd.factorize(meters)  # codes in order of first appearance
+    conc_code, conc_names = pd.factorize(pd.Series(concentrators, dtype=object).fillna(""))
     conc_names = np.asarray(conc_names, dtype=object)
-    _, first_row = np.unique(meter_code, return_index=True)
-    home = conc_code[first_row]  # per meter code
+    # a meter's first row is where its code first appears: there the running maximum of the codes grows
+    first = meter_code > np.maximum.accumulate(np.concatenate(([-1], meter_code[:-1])))
+    home = conc_code[first]  # per meter code
     worst = np.full(len(meter_names), len(SEVERITIES), dtype=np.int64)
     np.minimum.at(worst, meter_code, flag_rank[codes])
     _add_counts(
         by_severity, inventory, conc_names, home * len(SEVERITIES) + worst, np.array(SEVERITIES, dtype=object)
     )
     n_categories = len(category_names)
-    pairs = np.unique(meter_code.astype(np.int64) * n_categories + flag_category[codes])
+    seen = np.zeros(len(meter_names) * n_categories, dtype=bool)  # (meter, category) pairs, each once
+    seen[meter_code.astype(np.int64) * n_categories + flag_category[codes]] = True
+    pairs = np.flatnonzero(seen)
     keys = home[pairs // n_categories] * n_categories + pairs % n_categories
     _add_counts(by_category, inventory, conc_names, keys, category_names)
     return [by_severity, by_category]
