@@ -150,3 +150,27 @@ def test_panels_turn_red_at_the_alert_threshold_of_rules_thresholds_yml():
     for key, (alert, param) in ALERT_COLOURED_PANELS.items():
         threshold = model.duration_seconds(rules.alert(alert).params[param])
         assert found[key] == threshold, f"{key}: red from {found[key]}, {alert} fires above {threshold}"
+
+
+def test_the_overview_is_grafanas_home_in_the_compose_stack():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    grafana = compose["services"]["grafana"]
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    mount = next(v for v in grafana["volumes"] if v.startswith("./grafana/dashboards:"))
+    container_dir = mount.split(":")[1]
+    assert home == f"{container_dir}/{dashboards.HOME_DASHBOARD}"
+    assert dashboards.build_all()[dashboards.HOME_DASHBOARD]["uid"] == "smmc-overview"
+    assert dashboards.DASHBOARD_MODULES[0] == "overview"
+
+
+def test_every_alert_but_the_watchdog_is_on_one_overview_tile():
+    from smmc.dashboards import alert_thresholds, overview
+    from smmc.rules import model
+
+    rules = model.load()
+    covered = [group for _title, _key, groups in overview.AREAS for group in groups]
+    assert sorted(covered) == sorted(set(covered)), "a rule group on two tiles"
+    assert set(rules.groups) == set(covered), "a rule group of rules/thresholds.yml on no Overview tile"
+    on_tiles = [name for _t, _k, groups in overview.AREAS for name in overview.area_alerts(groups)]
+    assert sorted(on_tiles) == sorted(a.name for a in rules.alerts if a.name != "Watchdog")
+    assert set(alert_thresholds.rungs()) == {a.labels["maintenance"] for a in rules.alerts}

@@ -39,7 +39,8 @@ def test_links_between_dashboards_and_drill_downs(built):
 
 def test_operator_filters_exist(built):
     variables = {board["uid"]: {v["name"] for v in board["templating"]["list"]} for board in built.values()}
-    assert {"comuna", "concentrator", "flag", "severity"} <= variables["smmc-meters"]
+    assert {"comuna", "concentrator", "flag", "flag_severity"} <= variables["smmc-meters"]
+    assert {"comuna", "concentrator", "modem"} <= variables["smmc-communications"]
     assert {"comuna", "concentrator", "priority"} <= variables["smmc-concentrators"]
     assert {"maintenance", "team", "severity"} <= variables["smmc-alerts"]
 
@@ -111,3 +112,100 @@ def test_metric_names_and_histogram_suffixes():
     assert lint.metric_names('sum by (a) (rate(x_total{a="1"}[5m])) / on () group_left y') == {"x_total", "y"}
     assert lint.is_known("foo_seconds_bucket", {"foo_seconds"})
     assert not lint.is_known("foo_seconds_bucket", {"bar"})
+
+
+def _panels(board, panel_type):
+    return [p for p in dashboards.iter_panels(board) if p.get("type") == panel_type]
+
+
+def test_the_new_lints_pass_on_the_generated_dashboards(built):
+    assert lint.check_thresholds_drawn(built) == []
+    assert lint.check_table_cells(built) == []
+    assert lint.check_refresh(built) == []
+    assert lint.check_topk_in_range_queries(built) == []
+    assert lint.check_grid(built) == []
+    assert lint.check_variable_meanings(built) == []
+
+
+def test_thresholds_lint_catches_a_threshold_not_drawn(built):
+    broken = copy.deepcopy(built)
+    panel = next(
+        p
+        for p in _panels(broken["communications.json"], "timeseries")
+        if len(p["fieldConfig"]["defaults"]["thresholds"]["steps"]) > 1
+    )
+    panel["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"] = {"mode": "off"}
+    (problem,) = lint.check_thresholds_drawn(broken)
+    assert panel["title"] in problem and "not drawn" in problem
+
+
+def test_table_cell_lint_catches_a_mapped_column_in_plain_text(built):
+    broken = copy.deepcopy(built)
+    table = _panels(broken["concentrators.json"], "table")
+    panel = next(p for p in table if p["title"] == "Status word of the selected concentrators")
+    for override in panel["fieldConfig"]["overrides"]:
+        override["properties"] = [p for p in override["properties"] if p["id"] != "custom.cellOptions"]
+    problems = lint.check_table_cells(broken)
+    assert any("'Reachable' is mapped" in p for p in problems)
+
+
+def test_refresh_lint_catches_a_daily_dashboard_refreshing_every_minute(built):
+    broken = copy.deepcopy(built)
+    broken["meters.json"]["refresh"] = "1m"
+    broken["alerts.json"]["refresh"] = "15m"  # alerts change every minute: 15m is too slow
+    problems = lint.check_refresh(broken)
+    assert any(p.startswith("meters.json: refresh '1m'") and "'15m'" in p for p in problems)
+    assert any(p.startswith("alerts.json: refresh '15m'") and "'1m'" in p for p in problems)
+    assert lint.metric_cadence("comuna_severity:smmc_meters_flagged:sum") == 86400
+    assert lint.metric_cadence("rule_severity:opengate_alarm_open:count") == 60
+    assert lint.metric_cadence("cloudera_job_status") == 86400  # the daily job report
+    assert lint.metric_cadence("cloudera_host_cpu_usage_ratio") == 60  # the Cloudera Manager poll
+
+
+def test_topk_lint_catches_topk_in_a_range_query(built):
+    broken = copy.deepcopy(built)
+    panel = next(
+        p for p in _panels(broken["concentrators.json"], "timeseries") if "topk" in p["targets"][0]["expr"]
+    )
+    panel["targets"][0]["expr"] = panel["targets"][0]["expr"].replace(" @ end()", "")
+    (problem,) = lint.check_topk_in_range_queries(broken)
+    assert panel["title"] in problem and "@ end()" in problem
+
+
+def test_grid_lint_catches_overflow_and_overlap(built):
+    broken = copy.deepcopy(built)
+    panels = [p for p in broken["health.json"]["panels"] if p["type"] != "row"]
+    panels[0]["gridPos"].update(x=12, w=24)
+    panels[2]["gridPos"] = dict(panels[1]["gridPos"])
+    problems = lint.check_grid(broken)
+    assert any("leaves the 24-column grid" in p for p in problems)
+    assert any(f"{panels[2]['title']!r} overlaps" in p for p in problems)
+
+
+def test_variable_lint_catches_one_name_with_two_meanings(built):
+    broken = copy.deepcopy(built)
+    variable = next(
+        v for v in broken["communications.json"]["templating"]["list"] if v["name"] == "alarm_severity"
+    )
+    variable["name"] = "severity"  # the OpenGate alarm severity under the alert severity's name
+    (problem,) = lint.check_variable_meanings(broken)
+    assert "variable 'severity'" in problem and "one meaning per name" in problem
+
+
+def test_link_lint_checks_table_cell_links(built):
+    broken = copy.deepcopy(built)
+    panel = next(
+        p
+        for p in _panels(broken["meters.json"], "table")
+        if p["title"] == "Meters with an active per-meter flag"
+    )
+    links = [
+        link
+        for o in panel["fieldConfig"]["overrides"]
+        for prop in o["properties"]
+        if prop["id"] == "links"
+        for link in prop["value"]
+    ]
+    assert links and all(link["url"].startswith("/d/") for link in links)
+    links[0]["url"] = links[0]["url"].replace("var-concentrator=", "var-nosuch=")
+    assert any("has no variable 'nosuch'" in p for p in lint.check_links(broken))

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from e2e.harness import HarnessError, ProcessGroup, Prometheus, wait_for
+from e2e.harness import HarnessError, ProcessGroup, Prometheus, free_port, wait_for
 
 from smmc.dashboards import panel_queries
 
@@ -38,8 +39,8 @@ def exposition(scrape: int) -> str:
     """The fleet at the `scrape`-th scrape: gauges fixed, counters growing."""
     lines: list[str] = []
 
-    def add(name: str, value: float, **labels: str) -> None:
-        lines.append(f"{name}{_labels(**labels) if labels else ''} {value}")
+    def add(metric: str, value: float, /, **labels: str) -> None:
+        lines.append(f"{metric}{_labels(**labels) if labels else ''} {value}")
 
     for conc, comuna, lat, lon, modem in CONCENTRATORS:
         add(
@@ -59,6 +60,9 @@ def exposition(scrape: int) -> str:
             add("smmc_meters", 100, comuna=comuna, measured_at_td=meters_at_td)
             add("smmc_meters_with_events", 20, comuna=comuna, measured_at_td=meters_at_td)
             add("smmc_meter_events", 55, comuna=comuna, measured_at_td=meters_at_td)
+        for severity in ("critical", "info"):
+            add("smmc_meters_flagged", 3, concentrator=conc, comuna=comuna, severity=severity)
+        add("smmc_meters_flagged_by_category", 4, concentrator=conc, comuna=comuna, category="tamper")
         for flag, *_catalog in FLAGS:
             add("smmc_meters_with_active_flag", 6, concentrator=conc, comuna=comuna, flag=flag)
             add("smmc_meter_events_total", 10 * scrape, concentrator=conc, flag=flag)
@@ -94,6 +98,19 @@ def exposition(scrape: int) -> str:
         )
         add("flag:smmc_meter_events:increase1h", 30, flag=flag)
     add("flag:smmc_concentrator_condition:ratio", 1.0, flag="T_Amm")
+    add(
+        "smmc_concentrator_flag_info",
+        1,
+        flag="T_Amm",
+        name="Temperature alarm",
+        bit="3",
+        polarity="set",
+        priority="alta",
+        inferred_bit="false",
+    )
+    add("smmc_meter_flag_active", 1, meter="UAAXXDN18204873404", concentrator="TD-0011", flag="CAPE")
+    add("smmc_series_dropped_total", 0, metric="smmc_meter_flag_active")
+    add("smmc_receiver_watchdog_last_seen_timestamp_seconds", time.time())
     for source, outcome in itertools.product(("hpe", "lpe", "technical"), ("ok", "error")):
         add("smmc_workorders_total", 5 * scrape, source=source, activity="reachability", outcome=outcome)
         add("source_outcome:smmc_workorders:increase1d", 5, source=source, outcome=outcome)
@@ -165,6 +182,19 @@ def exposition(scrape: int) -> str:
         metric="OutgoingBytes",
         aggregation="total",
     )
+    for alertname, severity, maintenance in (
+        ("GridOutage", "critical", "outage"),
+        ("ConcentratorUnreachable", "warning", "remote"),
+    ):
+        alert = {
+            "alertname": alertname,
+            "severity": severity,
+            "maintenance": maintenance,
+            "team": "noc",
+            "concentrator": "TD-47",
+        }
+        add("ALERTS", 1, alertstate="firing", **alert)
+        add("ALERTS_FOR_STATE", 1.7e9, **alert)
     add(
         "ALERTS",
         1,
@@ -206,7 +236,9 @@ def prometheus(tmp_path_factory):
                     "job_name": "fleet",
                     "honor_labels": True,  # cloudera_* carry their own `job` (the Cloudera job name)
                     "static_configs": [{"targets": [f"127.0.0.1:{server.server_address[1]}"]}],
-                }
+                },
+                # the optional Azure exporter with its compose profile off: a target nobody answers on
+                {"job_name": "azure-eventhub", "static_configs": [{"targets": [f"127.0.0.1:{free_port()}"]}]},
             ],
         }
         prom = Prometheus(group, config)
@@ -236,3 +268,51 @@ def test_every_panel_query_returns_data(prometheus):
     assert not failed, "Prometheus rejected:\n" + "\n".join(failed)
     assert not empty, "no data:\n" + "\n".join(empty)
     assert len(queries) > 90
+
+
+def _panel(uid: str, title: str) -> list[str]:
+    return [expr for u, t, expr in panel_queries() if (u, t) == (uid, title)]
+
+
+def _values(prometheus, expr: str, label: str) -> dict[str, float]:
+    return {r["metric"].get(label, ""): float(r["value"][1]) for r in prometheus.query(expr)}
+
+
+def test_overview_counts_firing_alerts_per_area_rung_and_severity_without_the_watchdog(prometheus):
+    # firing: GridOutage (critical, outage: meters area), ConcentratorUnreachable (warning, remote), and
+    # the Watchdog (info, platform: monitoring area), which is never counted
+    def tile(title: str) -> tuple[float, float]:
+        critical, warning = (
+            float(prometheus.query(e)[0]["value"][1]) for e in _panel("smmc-overview", title)
+        )
+        return critical, warning
+
+    assert tile("Meters") == (1, 0)
+    assert tile("Concentrators") == (0, 1)
+    assert tile("Monitoring") == (0, 0)
+    assert tile("Communications") == (0, 0)
+    critical, warning, info = (
+        _values(prometheus, e, "maintenance")
+        for e in _panel("smmc-overview", "Firing alerts by rung and severity")
+    )
+    from smmc.dashboards.alert_thresholds import rungs as alert_rungs
+
+    rungs = set(alert_rungs())
+    assert {"remote", "specialist", "field", "outage", "platform"} <= rungs
+    assert set(critical) == set(warning) == set(info) == rungs  # every cell, zeros included
+    assert critical["outage"] == 1 and warning["remote"] == 1
+    assert sum(critical.values()) + sum(warning.values()) + sum(info.values()) == 2
+    (firing,) = _panel("smmc-alerts", "Firing alerts")
+    assert float(prometheus.query(firing)[0]["value"][1]) == 2
+    (table,) = _panel("smmc-overview", "Firing alerts, newest first")
+    rows = prometheus.query(table)
+    assert sorted(r["metric"]["alertname"] for r in rows) == ["ConcentratorUnreachable", "GridOutage"]
+    assert all(r["metric"]["concentrator"] == "TD-47" and float(r["value"][1]) == 1.7e12 for r in rows)
+    (alive,) = _panel("smmc-overview", "Alerting pipeline")
+    assert float(prometheus.query(alive)[0]["value"][1]) == 1
+
+
+def test_targets_up_leaves_out_the_optional_azure_exporter_that_never_answered(prometheus):
+    assert prometheus.query('up{job="azure-eventhub"} == 0'), "the fixture's azure target is down"
+    (expr,) = _panel("smmc-health", "Targets up")
+    assert _values(prometheus, expr, "job") == {"fleet": 1}

@@ -183,6 +183,42 @@ def test_status_words_newest_reading_wins(seed_exporter: Exporter) -> None:
     assert value(s, "smmc_meters_with_active_flag", concentrator="TD-0011", comuna="unknown", flag="PAD") == 1
 
 
+def test_distinct_meters_count_a_meter_with_four_flags_once(seed_exporter: Exporter) -> None:
+    from smmc.catalogs import load_catalogs
+
+    s = samples(seed_exporter.exposition.body())
+    td0011 = {
+        dict(labels)["flag"]: v
+        for labels, v in series(s, "smmc_meters_with_active_flag").items()
+        if ("concentrator", "TD-0011") in labels
+    }
+    # one meter, four flags (PUP, CAPE, AFC from SWE; PAD from the status word): the per-flag family sums to 4
+    assert set(td0011) == {"PUP", "CAPE", "AFC", "PAD"} and sum(td0011.values()) == 4
+    cat = load_catalogs()
+    worst = min(("critical", "warning", "info").index(cat.meter_flag(f).severity) for f in td0011)
+    by_severity = {
+        dict(labels)["severity"]: v
+        for labels, v in series(s, "smmc_meters_flagged").items()
+        if ("concentrator", "TD-0011") in labels
+    }
+    assert by_severity == {("critical", "warning", "info")[worst]: 1}
+    by_category = {
+        dict(labels)["category"]: v
+        for labels, v in series(s, "smmc_meters_flagged_by_category").items()
+        if ("concentrator", "TD-0011") in labels
+    }
+    assert by_category == dict.fromkeys({cat.meter_flag(f).category for f in td0011}, 1)
+    # TD-96202's meter has DRAM and BAT_LOW: counted once as well
+    assert (
+        sum(
+            v
+            for labels, v in series(s, "smmc_meters_flagged").items()
+            if ("concentrator", "TD-96202") in labels
+        )
+        == 1
+    )
+
+
 def test_catalog_info_series(seed_exporter: Exporter) -> None:
     s = samples(seed_exporter.exposition.body())
     info = series(s, "smmc_meter_flag_info")

@@ -125,7 +125,8 @@ def meter_families(
         _labels, row_count = _count_by((comuna, td), weights=rows)
         with_events.add_columns(labels, meter_count)
         events.add_columns(labels, row_count)
-    return [with_flag, flag_active, with_events, events]
+    distinct = distinct_meter_families(flags, inventory, active.meters, active.concentrators, active.flags)
+    return [with_flag, *distinct, flag_active, with_events, events]
 
 
 def _count_by(
@@ -152,6 +153,69 @@ def _count_by(
         labels.append(values[groups % max(len(values), 1)])
         groups = groups // max(len(values), 1)
     return labels[::-1], totals.astype(np.int64).tolist()
+
+
+SEVERITIES = ("critical", "warning", "info")
+
+
+def distinct_meter_families(
+    flags: Sequence[MeterFlag],
+    inventory: Inventory,
+    meters: np.ndarray,
+    concentrators: np.ndarray,
+    codes: np.ndarray,
+) -> list[MetricFamily]:
+    """Distinct meters with an active flag, per concentrator, from the active (meter, concentrator, flag
+    index) rows: by the meter's most severe flag (the series of a concentrator add up to its meters with
+    any flag) and per category (a meter with flags of two categories is in both). A meter is counted
+    under the concentrator of its first active row. Counted on integer codes."""
+    by_severity = gauge(
+        "smmc_meters_flagged",
+        "Distinct meters with at least one active flag, by concentrator and the most severe of their flags "
+        "(summed over severity: meters with any active flag).",
+        ["concentrator", "comuna", "severity"],
+    )
+    by_category = gauge(
+        "smmc_meters_flagged_by_category",
+        "Distinct meters with at least one active flag of the catalog category, by concentrator.",
+        ["concentrator", "comuna", "category"],
+    )
+    if not len(codes):
+        return [by_severity, by_category]
+    category_names = np.array(sorted({f.category for f in flags}), dtype=object)
+    flag_rank = np.array([SEVERITIES.index(f.severity) for f in flags], dtype=np.int64)
+    flag_category = np.searchsorted(category_names, np.array([f.category for f in flags], dtype=object))
+    meter_code, meter_names = pd.factorize(meters)  # codes in order of first appearance
+    conc_code, conc_names = pd.factorize(pd.Series(concentrators, dtype=object).fillna(""))
+    conc_names = np.asarray(conc_names, dtype=object)
+    # a meter's first row is where its code first appears: there the running maximum of the codes grows
+    first = meter_code > np.maximum.accumulate(np.concatenate(([-1], meter_code[:-1])))
+    home = conc_code[first]  # per meter code
+    worst = np.full(len(meter_names), len(SEVERITIES), dtype=np.int64)
+    np.minimum.at(worst, meter_code, flag_rank[codes])
+    _add_counts(
+        by_severity, inventory, conc_names, home * len(SEVERITIES) + worst, np.array(SEVERITIES, dtype=object)
+    )
+    n_categories = len(category_names)
+    seen = np.zeros(len(meter_names) * n_categories, dtype=bool)  # (meter, category) pairs, each once
+    seen[meter_code.astype(np.int64) * n_categories + flag_category[codes]] = True
+    pairs = np.flatnonzero(seen)
+    keys = home[pairs // n_categories] * n_categories + pairs % n_categories
+    _add_counts(by_category, inventory, conc_names, keys, category_names)
+    return [by_severity, by_category]
+
+
+def _add_counts(
+    family: MetricFamily, inventory: Inventory, conc_names: np.ndarray, keys: np.ndarray, values: np.ndarray
+) -> None:
+    """Count `keys` (concentrator code * len(values) + value code) into (concentrator, comuna, value)."""
+    counts = np.bincount(keys, minlength=len(conc_names) * len(values))
+    present = np.flatnonzero(counts)
+    concentrators = conc_names[present // len(values)]
+    family.add_columns(
+        [concentrators, inventory.concentrator_comuna(concentrators), values[present % len(values)]],
+        counts[present].tolist(),
+    )
 
 
 def csw_families(cat: Catalogs, inventory: Inventory, csw: pd.DataFrame) -> list[MetricFamily]:

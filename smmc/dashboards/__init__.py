@@ -21,6 +21,7 @@ from smmc.repo import REPO_ROOT
 
 # One module per dashboard, in the order of the Control Room menu.
 DASHBOARD_MODULES = (
+    "overview",
     "meters",
     "concentrators",
     "communications",
@@ -30,6 +31,8 @@ DASHBOARD_MODULES = (
     "health",
 )
 
+# Grafana's home page (docker-compose.yml GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH, `smmc stack up`)
+HOME_DASHBOARD = "overview.json"
 DASHBOARDS_DIR = REPO_ROOT / "grafana" / "dashboards"
 GENERATE = "smmc dashboards generate"
 
@@ -54,9 +57,56 @@ def _assign_ids(panels: list[dict[str, Any]], next_id: int = 1) -> int:
     return next_id
 
 
+GRID_WIDTH = 24
+
+
+class _Grid:
+    """Places panels on Grafana's 24-column grid in reading order: each panel goes right of the previous
+    one when it fits, else into the highest free spot of the width it needs (filling the hole next to a
+    tall panel), rows across the whole width below everything above them."""
+
+    def __init__(self, top: int = 0) -> None:
+        self.top = [top] * GRID_WIDTH
+        self.x = 0
+
+    def row(self) -> int:
+        y = max(self.top)
+        self.top = [y + 1] * GRID_WIDTH
+        self.x = 0
+        return y
+
+    def place(self, width: int, height: int) -> tuple[int, int]:
+        width = min(width, GRID_WIDTH)
+        if self.x + width > GRID_WIDTH:
+            self.x = min(range(GRID_WIDTH - width + 1), key=lambda x: (max(self.top[x : x + width]), x))
+        y = max(self.top[self.x : self.x + width])
+        x = self.x
+        self.top[x : x + width] = [y + height] * width
+        self.x = x + width
+        return x, y
+
+
+def _layout(panels: list[dict[str, Any]]) -> None:
+    grid = _Grid()
+    for panel in panels:
+        if panel.get("type") == "row":
+            y = grid.row()
+            panel["gridPos"] = {"h": 1, "w": GRID_WIDTH, "x": 0, "y": y}
+            inner = _Grid(y + 1)  # a collapsed row's panels, laid out as they open
+            for child in panel.get("panels", []):
+                pos = child["gridPos"]
+                x, child_y = inner.place(pos["w"], pos["h"])
+                child["gridPos"] = {"h": pos["h"], "w": min(pos["w"], GRID_WIDTH), "x": x, "y": child_y}
+            continue
+        pos = panel["gridPos"]
+        x, y = grid.place(pos["w"], pos["h"])
+        panel["gridPos"] = {"h": pos["h"], "w": min(pos["w"], GRID_WIDTH), "x": x, "y": y}
+
+
 def _to_dict(builder) -> dict[str, Any]:
     data = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
     _assign_ids(data["panels"])
+    _layout(data["panels"])
     return data
 
 

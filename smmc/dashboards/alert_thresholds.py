@@ -15,6 +15,12 @@ def _rules() -> model.RuleSet:
     return model.load()
 
 
+def rules() -> model.RuleSet:
+    """The rules model of rules/thresholds.yml (alerts with their groups and labels, parameters, runbook
+    base URL): the one door from the dashboards to the rules (the import-linter contract)."""
+    return _rules()
+
+
 def alert_param(alert: str, param: str) -> float:
     """The numeric value (durations in seconds) of one parameter of one alert."""
     return model.duration_seconds(_rules().alert(alert).params[param])
@@ -27,3 +33,13 @@ def alert_steps(alert: str, param: str, warn_from: float) -> Steps:
     if warn_from >= threshold:
         return ((None, "green"), (threshold, "red"))
     return ((None, "green"), (warn_from, "orange"), (threshold, "red"))
+
+
+# the escalation ladder's order; a rung the rules add later comes after these
+LADDER = ("remote", "specialist", "support", "field", "scheduled", "outage", "platform", "none")
+
+
+def rungs() -> list[str]:
+    """The maintenance rungs the alerts of rules/thresholds.yml are on, in the ladder's order."""
+    found = {a.labels["maintenance"] for a in _rules().alerts}
+    return [r for r in LADDER if r in found] + sorted(found - set(LADDER))

@@ -3,24 +3,90 @@
 from __future__ import annotations
 
 from smmc.dashboards import panels as p
-from smmc.dashboards.alert_thresholds import alert_steps
+from smmc.dashboards.alert_thresholds import alert_steps, rules, rungs
 from smmc.dashboards.panels import Query
 
 KEY = "alerts"
 TITLE = "Alerts and actions"
 
-FIRING = 'ALERTS{alertstate="firing",maintenance=~"$maintenance",team=~"$team",severity=~"$severity"}'
+FILTERS = 'maintenance=~"$maintenance",team=~"$team",severity=~"$severity"'
+# the Watchdog always fires (the dead man's switch, shown on the Overview): never counted here
+FIRING = f'ALERTS{{alertstate="firing",alertname!="Watchdog",{FILTERS}}}'
+
 OUTBOX_STEPS = ((None, "green"), (10, "orange"), (100, "red"))
 # red where ReceiverOutboxStuck fires
 OLDEST_ACTION_STEPS = alert_steps("ReceiverOutboxStuck", "receiver_outbox_max_age_seconds", warn_from=300)
 
 
+# Labels an alert can carry, shown as columns so that two alerts of one rule on two objects are two rows
+# that say which object (meter, flag, category, kind of file, OpenGate rule...).
+ALERT_COLUMNS = {
+    "alertname": "Alert",
+    "severity": "Severity",
+    "maintenance": "Rung",
+    "team": "Team",
+    "Value": "Since",
+    "comuna": "Comuna",
+    "concentrator": "Concentrator",
+    "modem": "Router",
+    "meter": "Meter",
+    "flag": "Flag",
+    "category": "Category",
+    "kind": "File kind",
+    "rule": "OpenGate rule",
+    "job": "Job",
+    "resourceName": "Resource",
+    "procedure": "Procedure",
+    "command": "Command",
+}
+ALERT_ROW_CAP = 200
+
+
+def _am_filter() -> str:
+    # {alertname="X"} URL-encoded, for Alertmanager's alert list and silence form
+    return "%7Balertname%3D%22${__data.fields.alertname}%22%7D"
+
+
+def firing_alerts_table(matchers: str, *, title: str = "Firing alerts, newest first", height: int = 10):
+    """The firing alerts (never the Watchdog) with every object label, since when they fire (from
+    ALERTS_FOR_STATE), newest first, capped, with the runbook, Alertmanager and silence links."""
+    runbook_base = rules().runbook_base_url
+    selector = f'alertname!="Watchdog"{"," + matchers if matchers else ""}'
+    return p.table(
+        title,
+        f"Every firing alert except the Watchdog, the {ALERT_ROW_CAP} that started last, with the labels "
+        "that name its object and since when it fires. Click the alert for its runbook, Alertmanager or a "
+        "silence; the concentrator and router columns open their dashboards.",
+        [
+            Query(
+                f"topk({ALERT_ROW_CAP}, ALERTS_FOR_STATE{{{selector}}} * 1000 "
+                f'and ignoring (alertstate) ALERTS{{alertstate="firing",{selector}}})'
+            )
+        ],
+        unit="dateTimeFromNow",
+        steps=p.OK_ONLY,
+        columns=ALERT_COLUMNS,
+        sort_by="Since",
+        height=height,
+        column_mappings={"severity": p.SEVERITY_COLOURS},
+        column_links={
+            "alertname": [
+                ("Runbook of ${__data.fields.alertname}", f"{runbook_base}/${{__data.fields.alertname}}.md"),
+                ("In Alertmanager", "${alertmanager_url}/#/alerts?filter=" + _am_filter()),
+                ("Silence in Alertmanager", "${alertmanager_url}/#/silences/new?filter=" + _am_filter()),
+            ],
+            **p.object_cell_links("concentrator", "modem", "comuna"),
+        },
+    )
+
+
 def build():
     variables = [
+        p.alertmanager_variable(),
         p.custom_variable(
             "maintenance",
             "Maintenance rung",
-            ["remote", "specialist", "field", "scheduled", "outage", "platform"],
+            rungs(),
             "Rung of the escalation ladder the alert is on.",
         ),
         p.query_variable("team", "Team", "label_values(ALERTS, team)", "Team the alert is routed to."),
@@ -33,20 +99,33 @@ def build():
     ]
     alerts = [
         p.stat(
-            "Firing alerts",
-            "Alerts firing now (the Watchdog included: it always fires).",
-            [Query(f"count({FIRING}) or on () vector(0)")],
+            "Firing alerts by severity",
+            "Alerts firing now per severity, zeros shown. Red: a critical alert (pages); orange: a warning "
+            "(opens a ticket); blue: info (notifies nobody).",
+            [
+                Query(
+                    f'count(ALERTS{{alertstate="firing",alertname!="Watchdog",{FILTERS},severity="{sev}"}}) '
+                    "or on () vector(0)",
+                    sev,
+                )
+                for sev in ("critical", "warning", "info")
+            ],
             unit="short",
             steps=p.OK_ONLY,
-            width=6,
+            series_steps={
+                "critical": ((None, "green"), (1, "red")),
+                "warning": ((None, "green"), (1, "orange")),
+                "info": ((None, "green"), (1, "blue")),
+            },
+            width=18,
         ),
         p.stat(
-            "Firing alerts by severity",
-            "Alerts firing now per severity.",
-            [Query(f"count by (severity) ({FIRING})", "{{severity}}")],
+            "Firing alerts",
+            "Alerts firing now (the Watchdog, which always fires, left out): 0 when all is well.",
+            [Query(f"count({FIRING}) or on () vector(0)")],
             unit="short",
-            steps=p.ANY_IS_WARNING,
-            width=18,
+            steps=((None, "green"), (1, "orange")),
+            width=6,
         ),
         p.timeseries(
             "Firing alerts by maintenance rung",
@@ -64,37 +143,7 @@ def build():
             unit="short",
             steps=p.ANY_IS_WARNING,
         ),
-        p.table(
-            "Firing alerts, with their labels",
-            "Every firing alert with its labels. Click a row to open the dashboard of its concentrator.",
-            [Query(FIRING)],
-            unit="short",
-            steps=p.OK_ONLY,
-            columns={
-                "alertname": "Alert",
-                "severity": "Severity",
-                "maintenance": "Rung",
-                "team": "Team",
-                "procedure": "Procedure",
-                "concentrator": "Concentrator",
-                "comuna": "Comuna",
-                "modem": "Router",
-                "job": "Job",
-                "flag": "Flag",
-            },
-            height=10,
-            links=[
-                p.drilldown(
-                    "Concentrator ${__data.fields.concentrator}",
-                    "concentrators",
-                    {"concentrator": "concentrator"},
-                    from_fields=True,
-                ),
-                p.drilldown(
-                    "Router ${__data.fields.modem}", "communications", {"modem": "modem"}, from_fields=True
-                ),
-            ],
-        ),
+        firing_alerts_table(FILTERS),
     ]
     receiver = [
         p.timeseries(
@@ -164,4 +213,5 @@ def build():
         ["alerts", "receiver"],
         variables,
         [("Alerts", alerts), ("Receiver actions", receiver)],
+        refresh="1m",
     )

@@ -10,12 +10,30 @@ KEY = "communications"
 TITLE = "Communications (OpenGate)"
 
 MODEM = '{modem=~"$modem"}'
-PRESENT = f"opengate_modem_present{MODEM}"
-IP_PRESENCE = f"opengate_modem_ip_presence{MODEM}"
-RTT = f"opengate_modem_rtt_seconds{MODEM}"
+# The comuna -> concentrator -> router chain comes from the inventory (smmc_concentrator_info modem). A
+# router is out of scope when the inventory puts every concentrator it carries outside the selected
+# comunas and concentrators; a router the inventory does not know stays in every scope.
+SCOPE = 'comuna=~"$comuna",concentrator=~"$concentrator"'
+OUT_OF_SCOPE = (
+    "(max by (modem) (smmc_concentrator_info) "
+    f"unless on (modem) max by (modem) (smmc_concentrator_info{{{SCOPE}}}))"
+)
+
+
+def scoped(selector: str) -> str:
+    return f"({selector} unless on (modem) {OUT_OF_SCOPE})"
+
+
+PRESENT = scoped(f"opengate_modem_present{MODEM}")
+IP_PRESENCE = scoped(f"opengate_modem_ip_presence{MODEM}")
+RTT = scoped(f"opengate_modem_rtt_seconds{MODEM}")
 SENT = f"opengate_modem_daily_sent_bytes{MODEM}"
 RECEIVED = f"opengate_modem_daily_received_bytes{MODEM}"
 PRESENT_STEPS = ((None, "red"), (0.9, "orange"), (0.98, "green"))
+# routers out: orange from one (an alert fires for it), red from 40 (1 % of Enel's ~4,000 routers)
+ROUTERS_OUT_STEPS = ((None, "green"), (1, "orange"), (40, "red"))
+# open OpenGate alarms: the seed shows 345 open on an ordinary day
+OPEN_ALARM_STEPS = ((None, "green"), (500, "orange"), (1000, "red"))
 # red where ModemRttHigh fires
 RTT_STEPS = alert_steps("ModemRttHigh", "rtt_max_seconds", warn_from=0.5)
 TRAFFIC_STEPS = ((None, "green"), (50 * 2**20, "orange"), (200 * 2**20, "red"))
@@ -25,10 +43,27 @@ SIM_STATE_COLOURS = {
     **{state: (state, "orange") for state in ("REQUESTED", "READY", "REPAIR", "TESTING")},
     **{state: (state, "red") for state in ("SUSPENDED", "DELETED", "RETIRED", "BANNED")},
 }
+ROW_CAP = 500
+OPEN_ALARMS = 'opengate_alarm_open{modem=~"$modem",severity=~"$alarm_severity"}'
+# the daily traffic datastreams reset each day: their day total is their highest value in the day, read
+# on a 10-minute subquery grid (144 points a day per router instead of 1,440 samples at a 60 s poll)
+TRAFFIC_STEP = "10m"
+# each concentrator of the selection with its comuna and router (one row per concentrator)
+CHAIN = (
+    f"topk({ROW_CAP}, max by (concentrator, comuna, modem) "
+    f'(smmc_concentrator_info{{{SCOPE},modem=~"$modem"}}))'
+)
+
+
+def _per_concentrator(router_metric: str, labels: str = "") -> str:
+    """A router's value on each concentrator row it carries (joined on modem)."""
+    keep = f" ({labels})" if labels else " ()"
+    return f"{CHAIN} * on (modem) group_left{keep} {router_metric}"
 
 
 def build():
     variables = [
+        *p.location_variables(),
         p.query_variable(
             "modem",
             "Router (modem)",
@@ -36,19 +71,98 @@ def build():
             "OpenGate device identifier of the router.",
         ),
         p.query_variable(
-            "severity",
-            "Alarm severity",
+            "alarm_severity",
+            "OpenGate alarm severity",
             "label_values(opengate_alarms, severity)",
             "OpenGate alarm severity (URGENT, INFORMATIVE, ...).",
+        ),
+    ]
+    now = [
+        p.stat(
+            "Share of routers present",
+            "Routers (of the selected comunas and concentrators) with IP presence, as a share of them all.",
+            [Query(f"avg({PRESENT})")],
+            unit="percentunit",
+            steps=PRESENT_STEPS,
+        ),
+        p.stat(
+            "Routers without presence",
+            "Routers whose unified presence is not IP. Orange from one (ModemWithoutPresence), red from 40 "
+            "(1 % of the fleet).",
+            [Query(f"sum({PRESENT} == bool 0)")],
+            unit="short",
+            steps=ROUTERS_OUT_STEPS,
+        ),
+        p.stat(
+            "IP presence NOK",
+            "Routers whose IP presence datastream says NOK. Orange from one, red from 40 (1 % of the fleet).",
+            [Query(f"sum({IP_PRESENCE} == bool 0)")],
+            unit="short",
+            steps=ROUTERS_OUT_STEPS,
+        ),
+        p.stat(
+            "Open device alarms",
+            "OpenGate alarms in status OPEN (of the selected severities); the seed shows 345 on an ordinary "
+            "day, so orange from 500 and red from 1,000.",
+            [
+                Query(
+                    'sum(rule_severity:opengate_alarm_open:count{severity=~"$alarm_severity"}) '
+                    "or on () vector(0)"
+                )
+            ],
+            unit="short",
+            steps=OPEN_ALARM_STEPS,
+        ),
+    ]
+    chain = [
+        p.table(
+            "Concentrators and their routers",
+            "The seed's modem table, one row per concentrator of the selection (at most "
+            f"{ROW_CAP}): its comuna and router, the router's presence, its source and date, IP presence, "
+            "RTT, signal and the administrative state of its SIM (not ACTIVE: SimNotActiveInService). "
+            "Click the comuna, concentrator or router for its dashboard.",
+            [
+                Query(_per_concentrator("opengate_modem_presence_info", "unified_presence, source")),
+                Query(_per_concentrator("opengate_modem_presence_timestamp_seconds") + " * 1000"),
+                Query(_per_concentrator("opengate_modem_ip_presence")),
+                Query(_per_concentrator("opengate_modem_rtt_seconds")),
+                Query(_per_concentrator("opengate_modem_signal_strength_dbm")),
+                Query(_per_concentrator("opengate_modem_sim_state", "state")),
+            ],
+            unit="none",
+            steps=p.OK_ONLY,
+            join_by="concentrator",
+            columns={
+                "comuna": "Comuna",
+                "concentrator": "Concentrator",
+                "modem": "Router",
+                "unified_presence": "Presence",
+                "source": "Presence source",
+                "Value #B": "Presence date",
+                "Value #C": "IP presence",
+                "Value #D": "RTT",
+                "Value #E": "Signal",
+                "state": "SIM state",
+            },
+            column_units={"Value #B": "dateTimeAsIso", "Value #D": "s", "Value #E": "dBm"},
+            column_mappings={
+                "Value #C": p.value_text({"1": ("OK", "green"), "0": ("NOK", "red")}),
+                "state": p.value_text(SIM_STATE_COLOURS),
+            },
+            column_steps={"Value #D": RTT_STEPS},
+            column_links=p.object_cell_links("comuna", "concentrator", "modem"),
+            sort_by="RTT",
+            height=12,
         ),
     ]
     presence = [
         p.geomap(
             "Concentrators' routers by presence",
-            "Each concentrator of the inventory at its coordinates, green when the router that carries "
+            "Each concentrator of the selection at its coordinates, green when the router that carries "
             "it (smmc_concentrator_info modem) has IP presence in OpenGate, red when not.",
             Query(
-                "max by (concentrator, comuna, modem, latitude, longitude) (smmc_concentrator_info) "
+                "max by (concentrator, comuna, modem, latitude, longitude) "
+                f'(smmc_concentrator_info{{{SCOPE},modem=~"$modem"}}) '
                 f"* on (modem) group_left () max by (modem) ({PRESENT})"
             ),
             layer="markers",
@@ -56,38 +170,6 @@ def build():
             unit="short",
             steps=((None, "red"), (1, "green")),
             links=[p.drilldown("Router ${__data.fields.modem}", KEY, {"modem": "modem"}, from_fields=True)],
-        ),
-        p.stat(
-            "Routers present",
-            "Routers whose unified presence is IP.",
-            [Query(f"sum({PRESENT})")],
-            unit="short",
-            steps=p.OK_ONLY,
-            width=3,
-        ),
-        p.stat(
-            "Routers without presence",
-            "Routers whose unified presence is not IP.",
-            [Query(f"sum({PRESENT} == bool 0)")],
-            unit="short",
-            steps=p.ANY_IS_BAD,
-            width=3,
-        ),
-        p.stat(
-            "Share of routers present",
-            "Routers with IP presence as a share of all routers.",
-            [Query(f"avg({PRESENT})")],
-            unit="percentunit",
-            steps=PRESENT_STEPS,
-            width=3,
-        ),
-        p.stat(
-            "IP presence NOK",
-            "Routers whose IP presence datastream says NOK.",
-            [Query(f"sum({IP_PRESENCE} == bool 0)")],
-            unit="short",
-            steps=p.ANY_IS_BAD,
-            width=3,
         ),
         p.timeseries(
             "Presence history",
@@ -127,17 +209,18 @@ def build():
             "Traffic today",
             "Bytes sent and received by all selected routers so far in the current accounting day "
             "(OpenGate's per-day traffic datastreams, which reset each day).",
-            [Query(f"sum({SENT})", "sent"), Query(f"sum({RECEIVED})", "received")],
+            [Query(f"sum({scoped(SENT)})", "sent"), Query(f"sum({scoped(RECEIVED)})", "received")],
             unit="bytes",
             steps=p.OK_ONLY,
         ),
         p.timeseries(
             "Traffic per day, last 30 days",
             "One bar per day over the month: the highest per-day value in the 24 hours before each bar, "
-            "i.e. the day's total traffic of the selected routers.",
+            "i.e. the day's total traffic of the selected routers (read on a 10-minute grid, so a peak "
+            "inside the 10 minutes before a reset can be missed).",
             [
-                Query(f"sum(max_over_time({SENT}[1d]))", "sent"),
-                Query(f"sum(max_over_time({RECEIVED}[1d]))", "received"),
+                Query(f"sum({scoped(p.coarse_over_time('max', SENT, '1d', TRAFFIC_STEP))})", "sent"),
+                Query(f"sum({scoped(p.coarse_over_time('max', RECEIVED, '1d', TRAFFIC_STEP))})", "received"),
             ],
             unit="bytes",
             steps=p.OK_ONLY,
@@ -149,19 +232,24 @@ def build():
         p.bargauge(
             "Top 10 consumers today",
             "Routers with the most bytes sent plus received today.",
-            [Query(f"topk(10, {SENT} + {RECEIVED})", "{{modem}}")],
+            [Query(f"topk(10, {scoped(SENT)} + {scoped(RECEIVED)})", "{{modem}}")],
             unit="bytes",
             steps=TRAFFIC_STEPS,
-            width=6,
             links=[p.drilldown("Router ${__field.labels.modem}", KEY, {"modem": "modem"})],
         ),
         p.bargauge(
             "Top 10 consumers by peak daily traffic, 30 days",
-            "Routers with the highest daily traffic (sent plus received) seen in the last 30 days.",
-            [Query(f"topk(10, max_over_time({SENT}[30d]) + max_over_time({RECEIVED}[30d]))", "{{modem}}")],
+            "Routers with the highest daily traffic (sent plus received) seen in the last 30 days, read on "
+            "an hourly grid (720 points per router instead of every sample).",
+            [
+                Query(
+                    f"topk(10, {scoped(p.coarse_over_time('max', SENT, '30d', '1h'))} "
+                    f"+ {scoped(p.coarse_over_time('max', RECEIVED, '30d', '1h'))})",
+                    "{{modem}}",
+                )
+            ],
             unit="bytes",
             steps=TRAFFIC_STEPS,
-            width=6,
             links=[p.drilldown("Router ${__field.labels.modem}", KEY, {"modem": "modem"})],
         ),
     ]
@@ -171,7 +259,7 @@ def build():
             "SIM cards in the states the contract bills (ACTIVE, TESTING, RETIRED, SUSPENDED).",
             [Query('sort_desc(sum by (state) (opengate_sims{billable="true"}))', "{{state}}")],
             unit="short",
-            steps=p.OK_ONLY,
+            steps=p.NEUTRAL,
             width=6,
         ),
         p.bargauge(
@@ -179,7 +267,7 @@ def build():
             "SIM cards in states that are not billed (READY, REQUESTED, DELETED, BANNED).",
             [Query('sort_desc(sum by (state) (opengate_sims{billable="false"}))', "{{state}}")],
             unit="short",
-            steps=p.OK_ONLY,
+            steps=p.NEUTRAL,
             width=6,
         ),
         p.bargauge(
@@ -188,38 +276,37 @@ def build():
             "presenceUnreachableThresHold...) and severity.",
             [
                 Query(
-                    'sort_desc(rule_severity:opengate_alarm_open:count{severity=~"$severity"})',
+                    'sort_desc(rule_severity:opengate_alarm_open:count{severity=~"$alarm_severity"})',
                     "{{rule}} ({{severity}})",
                 )
             ],
             unit="short",
-            steps=p.ANY_IS_WARNING,
+            steps=OPEN_ALARM_STEPS,
             width=12,
         ),
         p.table(
             "Open alarms per router",
-            "Every open OpenGate alarm with its router.",
-            [Query('opengate_alarm_open{modem=~"$modem",severity=~"$severity"}')],
+            f"Open OpenGate alarms with their router (at most {ROW_CAP}). Click the router for its detail.",
+            [Query(f"topk({ROW_CAP}, {scoped(OPEN_ALARMS)})")],
             unit="short",
             steps=p.OK_ONLY,
             columns={"modem": "Router", "rule": "Rule", "severity": "Severity"},
+            column_links=p.object_cell_links("modem"),
             width=24,
             height=8,
-            links=[p.drilldown("Router ${__data.fields.modem}", KEY, {"modem": "modem"}, from_fields=True)],
         ),
     ]
-    modems = [
+    routers = [
         p.table(
             "Routers",
-            "The seed's modem table: presence, its source and date, IP presence, RTT and signal, and the "
-            "administrative state of the SIM in each router (not ACTIVE: SimNotActiveInService).",
+            "Every router OpenGate knows (also those the inventory does not link to a concentrator), by "
+            f"OpenGate id (at most {ROW_CAP}): presence, IP presence, RTT, signal and SIM state.",
             [
-                Query(f"opengate_modem_presence_info{MODEM}"),
-                Query(f"opengate_modem_presence_timestamp_seconds{MODEM} * 1000"),
+                Query(f"topk({ROW_CAP}, {scoped(f'opengate_modem_presence_info{MODEM}')})"),
                 Query(IP_PRESENCE),
                 Query(RTT),
-                Query(f"opengate_modem_signal_strength_dbm{MODEM}"),
-                Query(f"opengate_modem_sim_state{MODEM}"),
+                Query(scoped(f"opengate_modem_signal_strength_dbm{MODEM}")),
+                Query(scoped(f"opengate_modem_sim_state{MODEM}")),
             ],
             unit="none",
             steps=p.OK_ONLY,
@@ -228,33 +315,37 @@ def build():
                 "modem": "Router",
                 "unified_presence": "Presence",
                 "source": "Presence source",
-                "Value #B": "Presence date",
-                "Value #C": "IP presence",
-                "Value #D": "RTT",
-                "Value #E": "Signal",
+                "Value #B": "IP presence",
+                "Value #C": "RTT",
+                "Value #D": "Signal",
                 "state": "SIM state",
             },
-            column_units={"Value #B": "dateTimeAsIso", "Value #D": "s", "Value #E": "dBm"},
+            column_units={"Value #C": "s", "Value #D": "dBm"},
             column_mappings={
-                "Value #C": p.value_text({"1": ("OK", "green"), "0": ("NOK", "red")}),
+                "Value #B": p.value_text({"1": ("OK", "green"), "0": ("NOK", "red")}),
                 "state": p.value_text(SIM_STATE_COLOURS),
             },
+            column_steps={"Value #C": RTT_STEPS},
+            column_links=p.object_cell_links("modem"),
             sort_by="RTT",
             height=12,
-            links=[p.drilldown("Router ${__data.fields.modem}", KEY, {"modem": "modem"}, from_fields=True)],
         ),
     ]
     return p.dashboard(
         KEY,
         TITLE,
-        "Routers and SIM cards from OpenGate: presence, RTT, traffic, SIM states and device alarms.",
+        "Routers and SIM cards from OpenGate, by comuna and concentrator: presence, RTT, traffic, SIM "
+        "states and device alarms.",
         ["communications", "opengate"],
         variables,
         [
-            ("Presence", presence),
-            ("Round-trip time", rtt),
-            ("Traffic", traffic),
-            ("SIMs and alarms", sims_and_alarms),
-            ("Routers", modems),
+            ("Now", now),
+            ("Concentrators and their routers", chain),
+            ("Presence", presence, True),
+            ("Round-trip time", rtt, True),
+            ("Traffic", traffic, True),
+            ("SIMs and alarms", sims_and_alarms, True),
+            ("Routers (OpenGate view)", routers, True),
         ],
+        refresh="1m",
     )

@@ -12,27 +12,29 @@ COND = (
     'smmc_concentrator_condition{comuna=~"$comuna",concentrator=~"$concentrator",flag=~"$condition",'
     'priority=~"$priority"}'
 )
-REPORTING = 'smmc_concentrator_status_word{concentrator=~"$concentrator"}'
-# Concentrators of the selected comunas that report a status word: the denominator of the shares.
-REPORTING_IN_COMUNA = (
-    f"count({REPORTING} * on (concentrator) group_left () "
-    'max by (concentrator) (smmc_concentrator_info{comuna=~"$comuna"}))'
-)
+# The inventory's concentrators of the selected comunas: joining on it keeps a panel to the comuna filter
+# (the status-word series carry no comuna).
+INVENTORY = 'smmc_concentrator_info{comuna=~"$comuna",concentrator=~"$concentrator"}'
+IN_SCOPE = f"* on (concentrator) group_left () max by (concentrator) ({INVENTORY})"
+# the comuna and router of a concentrator, for object tables
+OBJECT = f"* on (concentrator) group_left (comuna, modem) max by (concentrator, comuna, modem) ({INVENTORY})"
+REPORTING = f"(smmc_concentrator_status_word {IN_SCOPE})"
 WITH_CONDITION = f"count(count by (concentrator) ({COND}))"
-# Recording rules (rules/recording.rules.yml) for the aggregates.
-BY_COMUNA_PRIORITY = (
-    'comuna_priority:smmc_concentrator_condition:count{comuna=~"$comuna",priority=~"$priority"}'
-)
-PER_CONCENTRATOR = (
-    'concentrator:smmc_concentrator_condition:count{comuna=~"$comuna",concentrator=~"$concentrator"}'
-)
+# the CSW letter's name from the catalog ("U" -> "PLC Modem Failure")
+FLAG_NAME = "* on (flag) group_left (name) max by (flag, name) (smmc_concentrator_flag_info)"
+ROW_CAP = 500
+PRIORITIES = ("alta", "media", "baja")
+PRIORITY_ZEROS = " or ".join(f'label_replace(vector(0), "priority", "{p}", "", "")' for p in PRIORITIES)
 
-PRIORITY_STEPS = ((None, "green"), (1, "orange"), (20, "red"))
+# a concentrator carries about 200 meters; 1 % of Enel's 10,000 concentrators is 100
+UNREACHABLE_STEPS = ((None, "green"), (1, "orange"), (100, "red"))
+CONDITIONS_STEPS = ((None, "green"), (2, "orange"), (4, "red"))
+SHARE_STEPS = ((None, "green"), (0.1, "orange"), (0.3, "red"))
 
 
 def build():
     variables = [
-        *p.location_variables("Concentrator (LVM) name, e.g. TD-0011."),
+        *p.location_variables(),
         p.query_variable(
             "condition",
             "Condition",
@@ -40,61 +42,76 @@ def build():
             "CSW condition (the legend's letter name) in its alarm state.",
         ),
         p.custom_variable(
-            "priority", "Priority", ["alta", "media", "baja"], "Priority of the CSW condition in the catalog."
+            "priority", "Priority", list(PRIORITIES), "Priority of the CSW condition in the catalog."
         ),
     ]
     now = [
         p.stat(
-            "Concentrators reporting a status word",
-            "Concentrators present in the newest ConcentratorStatusWordAnalyzedReport.",
-            [Query(f"count({REPORTING})")],
-            unit="short",
-            steps=p.OK_ONLY,
-        ),
-        p.stat(
-            "Concentrators with a condition",
-            "Concentrators with at least one status-word condition in its alarm state.",
-            [Query(f"{WITH_CONDITION} or on () vector(0)")],
-            unit="short",
-            steps=PRIORITY_STEPS,
-        ),
-        p.stat(
             "Share of concentrators with a condition",
-            "Concentrators with a condition as a share of those reporting (in the selected comunas).",
-            [Query(f"({WITH_CONDITION} or on () vector(0)) / {REPORTING_IN_COMUNA}")],
+            "Concentrators with at least one status-word condition in its alarm state (of the selected "
+            "conditions and priorities) as a share of those reporting a status word (selected comunas).",
+            [Query(f"({WITH_CONDITION} or on () vector(0)) / count({REPORTING})")],
             unit="percentunit",
-            steps=((None, "green"), (0.1, "orange"), (0.3, "red")),
+            steps=SHARE_STEPS,
+        ),
+        p.stat(
+            "Concentrators with a condition now, by priority",
+            "Distinct concentrators with at least one condition of each priority in its alarm state (0 "
+            "shown).",
+            [
+                Query(
+                    f"count by (priority) (count by (concentrator, priority) ({COND})) or on (priority) "
+                    f"({PRIORITY_ZEROS})",
+                    "{{priority}}",
+                )
+            ],
+            unit="short",
+            steps=p.NEUTRAL,
         ),
         p.stat(
             "Unreachable concentrators",
-            "Concentrators the status-word report marks as not reachable (isreachable = 0).",
-            [Query('sum(smmc_concentrator_reachable{concentrator=~"$concentrator"} == bool 0)')],
+            "Concentrators the status-word report marks as not reachable (isreachable = 0), in the selected "
+            "comunas. Orange from one (ConcentratorUnreachable fires), red from 100 (1 % of the fleet).",
+            [Query(f"sum((smmc_concentrator_reachable {IN_SCOPE}) == bool 0) or on () vector(0)")],
             unit="short",
-            steps=p.ANY_IS_BAD,
+            steps=UNREACHABLE_STEPS,
+        ),
+        p.stat(
+            "Concentrators reporting a status word",
+            "Concentrators of the selected comunas in the newest ConcentratorStatusWordAnalyzedReport.",
+            [Query(f"count({REPORTING})")],
+            unit="short",
+            steps=p.NEUTRAL,
         ),
     ]
     history = [
         p.timeseries(
             "Concentrators with each status-word condition",
             'The seed\'s "histórico de cantidad de concentradores que presentan palabras estado": '
-            "concentrators per CSW condition over time.",
-            [Query(f"count by (flag) ({COND})", "{{flag}}")],
+            "concentrators per CSW condition over time, named from the catalog.",
+            [Query(f"count by (flag) ({COND}) {FLAG_NAME}", "{{flag}} {{name}}")],
             unit="short",
             steps=p.OK_ONLY,
         ),
         p.timeseries(
             "Concentrators with a condition, by priority",
             "Distinct concentrators with at least one condition of each priority (alta, media, baja).",
-            [Query(f"sum by (priority) ({BY_COMUNA_PRIORITY})", "{{priority}}")],
+            [Query(f"count by (priority) (count by (concentrator, priority) ({COND}))", "{{priority}}")],
             unit="short",
             steps=p.OK_ONLY,
             stacked=True,
         ),
         p.timeseries(
             "Top 10 comunas by concentrators with a condition",
-            "The ten comunas with the most concentrators in a condition, over time. Click a series "
-            "to filter by its comuna.",
-            [Query(f"topk(10, count by (comuna) (count by (concentrator, comuna) ({COND})))", "{{comuna}}")],
+            "The ten comunas with the most concentrators in a condition at the end of the time range, over "
+            "time. Click a series to filter by its comuna.",
+            [
+                Query(
+                    f"count by (comuna) (count by (concentrator, comuna) ({COND})) and on (comuna) "
+                    f"topk(10, count by (comuna) (count by (concentrator, comuna) ({COND} @ end())))",
+                    "{{comuna}}",
+                )
+            ],
             unit="short",
             steps=p.OK_ONLY,
             links=[p.drilldown("Comuna ${__field.labels.comuna}", KEY, {"comuna": "comuna"})],
@@ -104,20 +121,27 @@ def build():
         p.bargauge(
             "Share of concentrators per condition",
             'The seed\'s "% de concentradores con las distintas palabras estado": concentrators with '
-            "each condition as a share of all concentrators reporting a status word (fleet-wide).",
-            [Query('sort_desc(flag:smmc_concentrator_condition:ratio{flag=~"$condition"})', "{{flag}}")],
+            "each condition as a share of the concentrators reporting a status word (selected comunas).",
+            [
+                Query(
+                    f"sort_desc((count by (flag) ({COND}) / on () group_left () count({REPORTING})) "
+                    f"{FLAG_NAME})",
+                    "{{flag}} {{name}}",
+                )
+            ],
             unit="percentunit",
-            steps=((None, "green"), (0.1, "orange"), (0.3, "red")),
+            steps=SHARE_STEPS,
             width=8,
             maximum=1,
             links=[p.drilldown("Filter by condition ${__field.labels.flag}", KEY, {"condition": "flag"})],
         ),
         p.bargauge(
             "Top 10 concentrators by conditions",
-            "Concentrators with the most status-word conditions at once. Click a bar for its detail.",
-            [Query(f"topk(10, {PER_CONCENTRATOR})", "{{concentrator}}")],
+            "Concentrators with the most status-word conditions (of the selected ones) at once. Click a bar "
+            "for its detail.",
+            [Query(f"topk(10, count by (concentrator) ({COND}))", "{{concentrator}}")],
             unit="short",
-            steps=((None, "green"), (2, "orange"), (4, "red")),
+            steps=CONDITIONS_STEPS,
             width=8,
             links=[
                 p.drilldown(
@@ -130,16 +154,17 @@ def build():
             "Concentrators with a condition per comuna and priority, for the ten comunas with the most.",
             [
                 Query(
-                    f"sum by (comuna, priority) ({BY_COMUNA_PRIORITY}) "
-                    f"and on (comuna) topk(10, sum by (comuna) ({BY_COMUNA_PRIORITY}))"
+                    f"count by (comuna, priority) (count by (concentrator, comuna, priority) ({COND})) "
+                    f"and on (comuna) topk(10, count by (comuna) (count by (concentrator, comuna) ({COND})))"
                 )
             ],
             unit="short",
-            steps=PRIORITY_STEPS,
+            steps=p.OK_ONLY,
             columns={"comuna": "Comuna", "priority": "Priority", "Value": "Concentrators"},
             sort_by="Concentrators",
             width=8,
             height=8,
+            column_links=p.object_cell_links("comuna"),
             links=[
                 p.drilldown("Comuna ${__data.fields.comuna}", KEY, {"comuna": "comuna"}, from_fields=True)
             ],
@@ -148,42 +173,62 @@ def build():
     detail = [
         p.table(
             "Conditions of the selected concentrators",
-            "Every CSW condition in its alarm state, with the concentrator's comuna and the priority.",
-            [Query(COND)],
+            "Every CSW condition in its alarm state, named from the catalog, with the concentrator's comuna "
+            f"and router (at most {ROW_CAP} rows). Click the concentrator for its meters, the router for "
+            "its OpenGate detail.",
+            [
+                Query(
+                    f"topk({ROW_CAP}, {COND} {FLAG_NAME} "
+                    "* on (concentrator) group_left (modem) max by (concentrator, modem) "
+                    f"({INVENTORY}))"
+                )
+            ],
             unit="short",
             steps=p.OK_ONLY,
             columns={
                 "concentrator": "Concentrator",
                 "comuna": "Comuna",
+                "modem": "Router",
                 "flag": "Condition",
+                "name": "Name",
                 "priority": "Priority",
             },
+            column_mappings={
+                "priority": p.value_text(
+                    {"alta": ("alta", "red"), "media": ("media", "orange"), "baja": ("baja", "blue")}
+                )
+            },
+            column_links={
+                "concentrator": [
+                    (
+                        "Meters of ${__data.fields.concentrator}",
+                        p.dashboard_url("meters")
+                        + "?var-concentrator=${__data.fields.concentrator}&${__url_time_range}",
+                    )
+                ],
+                **p.object_cell_links("modem"),
+            },
+            sort_by="Concentrator",
+            sort_ascending=True,
             width=12,
             height=10,
-            links=[
-                p.drilldown(
-                    "Meters of ${__data.fields.concentrator}",
-                    "meters",
-                    {"concentrator": "concentrator"},
-                    from_fields=True,
-                )
-            ],
         ),
         p.table(
             "Status word of the selected concentrators",
-            "Raw CSW (decimal), reachability and the age of the last status-word update.",
+            "Raw CSW (decimal), reachability and the age of the last status-word update, with the "
+            f"concentrator's comuna and router (at most {ROW_CAP}, the stalest first).",
             [
-                Query(REPORTING),
-                Query('smmc_concentrator_reachable{concentrator=~"$concentrator"}'),
-                Query(
-                    'time() - smmc_concentrator_status_word_timestamp_seconds{concentrator=~"$concentrator"}'
-                ),
+                Query(f"topk({ROW_CAP}, smmc_concentrator_status_word {OBJECT})"),
+                Query(f"smmc_concentrator_reachable {IN_SCOPE}"),
+                Query(f"time() - (smmc_concentrator_status_word_timestamp_seconds {IN_SCOPE})"),
             ],
             unit="none",
             steps=p.OK_ONLY,
             join_by="concentrator",
             columns={
                 "concentrator": "Concentrator",
+                "comuna": "Comuna",
+                "modem": "Router",
                 "Value #A": "CSW",
                 "Value #B": "Reachable",
                 "Value #C": "Status word age",
@@ -192,20 +237,20 @@ def build():
             column_mappings={
                 "Value #B": p.value_text({"1": ("reachable", "green"), "0": ("unreachable", "red")})
             },
+            column_links=p.object_cell_links("concentrator", "modem"),
             sort_by="Status word age",
             width=12,
             height=10,
         ),
         p.geomap(
             "Concentrator performance map",
-            "Each concentrator at its coordinates, coloured by the number of CSW conditions it has "
-            "(green: none).",
+            "Each concentrator at its coordinates, coloured by the number of CSW conditions (of the selected "
+            "ones) it has (green: none).",
             Query(
-                f"(max by (concentrator) ({PER_CONCENTRATOR}) or on (concentrator) "
-                f"(0 * max by (concentrator) ({REPORTING}))) "
+                f"(count by (concentrator) ({COND}) or on (concentrator) "
+                "(0 * max by (concentrator) (smmc_concentrator_status_word))) "
                 "* on (concentrator) group_left (comuna, latitude, longitude) "
-                "max by (concentrator, comuna, latitude, longitude) "
-                '(smmc_concentrator_info{comuna=~"$comuna"})'
+                f"max by (concentrator, comuna, latitude, longitude) ({INVENTORY})"
             ),
             layer="markers",
             layer_name="Concentrators",
@@ -229,4 +274,5 @@ def build():
         ["concentrators", "smmeplus"],
         variables,
         [("Now", now), ("History", history), ("Distribution", distribution), ("Detail and map", detail)],
+        refresh="15m",
     )

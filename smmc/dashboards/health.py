@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from smmc.dashboards import panels as p
-from smmc.dashboards.alert_thresholds import alert_steps
+from smmc.dashboards.alert_thresholds import alert_steps, rules
 from smmc.dashboards.panels import Query
 
 KEY = "health"
 TITLE = "Monitoring health"
 
+# The optional Azure metrics exporter (compose profile `azure`) is a scrape target that is down wherever
+# the profile is off: shown only once it has answered within the memory AzureMetricsExporterDown uses.
+_PARAMS = rules().params
+OPTIONAL_JOB = _PARAMS["eventhub_job"]
+NEVER_ANSWERED = (
+    f'(max by (job) (max_over_time(up{{job="{OPTIONAL_JOB}"}}[{_PARAMS["azure_exporter_memory"]}])) == 0)'
+)
 UP_MAPPING = p.value_text({"1": ("UP", "green"), "0": ("DOWN", "red")})
 DAILY_AGE_STEPS = ((None, "green"), (26 * 3600, "orange"), (48 * 3600, "red"))
 # red where SourceFileStale fires (a day plus slack), orange once a day has passed
@@ -22,8 +29,9 @@ def build():
     targets = [
         p.stat(
             "Targets up",
-            "Every scrape target: UP when Prometheus' last scrape succeeded.",
-            [Query('min by (job) (up{job=~"$job"})', "{{job}}")],
+            "Every scrape target: UP when Prometheus' last scrape succeeded. The optional Azure metrics "
+            f"exporter ({OPTIONAL_JOB}) is listed once it has answered (not where its profile is off).",
+            [Query(f'min by (job) (up{{job=~"$job"}}) unless on (job) {NEVER_ANSWERED}', "{{job}}")],
             unit="none",
             steps=p.UP_DOWN,
             width=12,
@@ -62,7 +70,7 @@ def build():
         p.timeseries(
             "SMMePlus: age of the newest ingest, by file kind",
             "Time since a file of each kind was last ingested; the files are daily.",
-            [Query("time() - smmc_source_last_ingest_timestamp_seconds", "{{kind}}")],
+            [Query("time() - max by (kind) (smmc_source_last_ingest_timestamp_seconds)", "{{kind}}")],
             unit="s",
             steps=SOURCE_AGE_STEPS,
             width=8,
@@ -145,18 +153,19 @@ def build():
             steps=((None, "green"), (10, "orange"), (30, "red")),
         ),
         p.timeseries(
-            "Per-meter series dropped by the cap",
-            "Series the SMMePlus exporter did not expose because the per-meter series limit was "
-            "reached (0 when none).",
+            "Per-meter series dropped by the cap, per hour",
+            "Series the SMMePlus exporter left out per hour because the per-meter series limit was "
+            "reached (0 when none): raise --per-meter-series-limit or expect meter alerts to miss meters.",
             [
                 Query(
-                    "sum by (metric) (smmc_series_dropped_total) or on () "
+                    "sum by (metric) (increase(smmc_series_dropped_total[1h])) or on () "
                     'label_replace(vector(0), "metric", "none", "", "")',
                     "{{metric}}",
                 )
             ],
             unit="short",
             steps=p.ANY_IS_WARNING,
+            interval="1h",
         ),
     ]
     return p.dashboard(
@@ -166,5 +175,6 @@ def build():
         ["health", "monitoring"],
         variables,
         [("Targets", targets), ("Sources and input", ingest)],
+        refresh="1m",
         time_from="now-2d",
     )

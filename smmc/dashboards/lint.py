@@ -7,6 +7,7 @@ Used by `smmc dashboards check` and tests/test_dashboards_lint.py. Each check re
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -198,8 +199,19 @@ def check_queries(dashboards: dict[str, dict[str, Any]], known: set[str]) -> lis
 
 
 def _links(panel: dict[str, Any]) -> list[dict[str, Any]]:
-    defaults = (panel.get("fieldConfig") or {}).get("defaults") or {}
-    return list(defaults.get("links") or []) + list(panel.get("links") or [])
+    """The panel's data links, its panel links, and the table cell links to Control Room dashboards
+    (a cell link elsewhere, a runbook or Alertmanager, is not a dashboard link)."""
+    field_config = panel.get("fieldConfig") or {}
+    defaults = field_config.get("defaults") or {}
+    cell_links = [
+        link
+        for override in field_config.get("overrides") or []
+        for prop in override.get("properties") or []
+        if prop.get("id") == "links"
+        for link in prop.get("value") or []
+        if str(link.get("url", "")).startswith("/d/")
+    ]
+    return list(defaults.get("links") or []) + list(panel.get("links") or []) + cell_links
 
 
 def check_links(dashboards: dict[str, dict[str, Any]]) -> list[str]:
@@ -226,8 +238,9 @@ def check_links(dashboards: dict[str, dict[str, Any]]) -> list[str]:
                 variables = {v["name"] for v in target.get("templating", {}).get("list", [])}
                 params = [key for key, _ in parse_qsl(url.query, keep_blank_values=True)]
                 set_vars = [key[4:] for key in params if key.startswith("var-")]
-                if not set_vars:
-                    problems.append(f"{where}: sets no variable of the target dashboard")
+                drilldown = "${__field" in url.query or "${__data" in url.query
+                if drilldown and not set_vars:
+                    problems.append(f"{where}: drills down but sets no variable of the target dashboard")
                 problems.extend(
                     f"{where}: {uid} has no variable {var!r}" for var in set_vars if var not in variables
                 )
@@ -236,5 +249,224 @@ def check_links(dashboards: dict[str, dict[str, Any]]) -> list[str]:
     return problems
 
 
+# -- red means act, drawn where it is set -------------------------------------------------------------
+
+
+def check_thresholds_drawn(dashboards: dict[str, dict[str, Any]]) -> list[str]:
+    """A time series with thresholds (more than the base colour) draws them (custom.thresholdsStyle)."""
+    problems = []
+    for name, board in dashboards.items():
+        for panel in iter_panels(board):
+            if panel.get("type") != "timeseries":
+                continue
+            defaults = (panel.get("fieldConfig") or {}).get("defaults") or {}
+            steps = (defaults.get("thresholds") or {}).get("steps") or []
+            mode = ((defaults.get("custom") or {}).get("thresholdsStyle") or {}).get("mode", "off")
+            if len(steps) > 1 and mode == "off":
+                problems.append(
+                    f"{_where(name, panel)}: thresholds set but not drawn (custom.thresholdsStyle)"
+                )
+    return problems
+
+
+COLOURED_CELL_TYPES = frozenset({"color-text", "color-background", "color-background-solid"})
+
+
+def _cell_type(properties: Iterable[dict[str, Any]]) -> str | None:
+    for prop in properties:
+        if prop.get("id") == "custom.cellOptions":
+            return (prop.get("value") or {}).get("type")
+    return None
+
+
+def check_table_cells(dashboards: dict[str, dict[str, Any]]) -> list[str]:
+    """A table column with value mappings or thresholds of its own shows their colour (a coloured cell
+    type), else the red/green mapping stays plain text."""
+    problems = []
+    for name, board in dashboards.items():
+        for panel in iter_panels(board):
+            if panel.get("type") != "table":
+                continue
+            field_config = panel.get("fieldConfig") or {}
+            defaults = field_config.get("defaults") or {}
+            if (
+                defaults.get("mappings")
+                and (defaults.get("custom") or {}).get("cellOptions", {}).get("type")
+                not in COLOURED_CELL_TYPES
+            ):
+                problems.append(
+                    f"{_where(name, panel)}: value mappings on every cell, but no coloured cell type"
+                )
+            by_column: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for override in field_config.get("overrides") or []:
+                column = str((override.get("matcher") or {}).get("options"))
+                by_column[column].extend(override.get("properties") or [])
+            for column, properties in by_column.items():
+                if not any(prop.get("id") in ("mappings", "thresholds") for prop in properties):
+                    continue
+                if _cell_type(properties) not in COLOURED_CELL_TYPES:
+                    problems.append(
+                        f"{_where(name, panel)}: column {column!r} is mapped or has thresholds but its cells "
+                        "are not coloured (custom.cellOptions type)"
+                    )
+    return problems
+
+
+# -- cost ---------------------------------------------------------------------------------------------
+
+# Seconds between new data of a source, by metric name prefix, the first that matches (recording rules
+# by the metric they aggregate): alerts, scrapes, the receiver, the OpenGate and Cloudera Manager polls
+# change every minute, Azure Monitor's timegrain is 5 minutes, the SMMePlus files and the Cloudera job
+# report arrive daily.
+CADENCE_SECONDS = (
+    ("ALERTS", 60),
+    ("opengate_", 60),
+    ("smmc_receiver_", 60),
+    ("cloudera_host_", 60),
+    ("cloudera_service_", 60),
+    ("cloudera_hdfs_", 60),
+    ("cloudera_manager_", 60),
+    ("azurerm_", 300),
+    ("cloudera_", 86400),
+    ("smmc_", 86400),
+)
+
+
+def metric_cadence(name: str) -> int:
+    base = name.split(":")[1] if name.count(":") == 2 else name
+    if base in PROMETHEUS_BUILTINS:
+        return 60
+    return next((seconds for prefix, seconds in CADENCE_SECONDS if base.startswith(prefix)), 60)
+
+
+def refresh_for(cadence_seconds: int) -> str:
+    """The dashboard refresh for its fastest source: every minute for minute data, 5 minutes for 5-minute
+    data, 15 minutes where everything arrives daily."""
+    if cadence_seconds <= 60:
+        return "1m"
+    if cadence_seconds <= 300:
+        return "5m"
+    return "15m"
+
+
+def check_refresh(dashboards: dict[str, dict[str, Any]]) -> list[str]:
+    """Each dashboard refreshes at the cadence of the fastest data it reads, never faster."""
+    problems = []
+    for name, board in dashboards.items():
+        values = match_all_values(board)
+        cadences = []
+        for panel in iter_panels(board):
+            for target in panel.get("targets") or []:
+                try:
+                    names = metric_names(substitute(target.get("expr", ""), values))
+                except (KeyError, ValueError):
+                    continue  # check_queries reports it
+                cadences.extend(metric_cadence(metric) for metric in names)
+        if not cadences:
+            continue
+        expected = refresh_for(min(cadences))
+        if board.get("refresh") != expected:
+            problems.append(
+                f"{name}: refresh {board.get('refresh')!r}, but its fastest data changes every "
+                f"{min(cadences)} s: refresh {expected!r}"
+            )
+    return problems
+
+
+_TOPK = re.compile(r"\b(?:topk|bottomk)\s*\(")
+
+
+def check_topk_in_range_queries(dashboards: dict[str, dict[str, Any]]) -> list[str]:
+    """`topk` in a range query ranks at every step, so a graph shows more than k series: rank once, at
+    the end of the range (`X and on (l) topk(k, X @ end())`)."""
+    problems = []
+    for name, board in dashboards.items():
+        for panel in iter_panels(board):
+            for target in panel.get("targets") or []:
+                expr = target.get("expr", "")
+                is_range = target.get("range", False) and not target.get("instant", False)
+                if is_range and _TOPK.search(expr) and "@ end()" not in expr:
+                    problems.append(
+                        f"{_where(name, panel)} target {target.get('refId')}: topk in a range query "
+                        "without `@ end()` shows more than k series"
+                    )
+    return problems
+
+
+# -- layout and variables -------------------------------------------------------------------------------
+
+GRID_WIDTH = 24
+
+
+def _grid_problems(where: str, panels: list[dict[str, Any]]) -> Iterable[str]:
+    cells: dict[tuple[int, int], str] = {}
+    for panel in panels:
+        pos = panel.get("gridPos") or {}
+        x, y, w, h = (pos.get(k, 0) for k in ("x", "y", "w", "h"))
+        title = panel.get("title")
+        if w < 1 or h < 1 or x < 0 or x + w > GRID_WIDTH:
+            yield f"{where}: panel {title!r} at x={x} w={w} leaves the {GRID_WIDTH}-column grid"
+            continue
+        for cx in range(x, x + w):
+            for cy in range(y, y + h):
+                other = cells.setdefault((cx, cy), title)
+                if other != title:
+                    yield f"{where}: panel {title!r} overlaps panel {other!r}"
+                    break
+            else:
+                continue
+            break
+
+
+def check_grid(dashboards: dict[str, dict[str, Any]]) -> list[str]:
+    """Every panel within the 24 columns, none overlapping another (rows' hidden panels among themselves)."""
+    problems = []
+    for name, board in dashboards.items():
+        top = board.get("panels", [])
+        problems.extend(_grid_problems(name, top))
+        for row in top:
+            if row.get("panels"):
+                problems.extend(_grid_problems(f"{name}: row {row.get('title')!r}", row["panels"]))
+    return problems
+
+
+def _meaning(variable: dict[str, Any]) -> tuple:
+    query = variable.get("query")
+    listed = None
+    if isinstance(query, str):
+        match = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", query)
+        listed = match.group(2) if match else query
+        if variable.get("type") == "custom":
+            listed = query
+    return (variable.get("type"), variable.get("label"), variable.get("description"), listed)
+
+
+def check_variable_meanings(dashboards: dict[str, dict[str, Any]]) -> list[str]:
+    """One meaning per variable name: the Control Room menu carries variables between dashboards, so a
+    name means the same thing (type, label, description, the label it lists) on every dashboard."""
+    seen: dict[str, tuple[str, tuple]] = {}
+    problems = []
+    for name, board in dashboards.items():
+        for variable in board.get("templating", {}).get("list", []):
+            meaning = _meaning(variable)
+            first = seen.setdefault(variable["name"], (name, meaning))
+            if first[1] != meaning:
+                problems.append(
+                    f"{name}: variable {variable['name']!r} means {meaning[1:]!r}, on {first[0]} "
+                    f"{first[1][1:]!r}: one meaning per name (rename one)"
+                )
+    return problems
+
+
 def lint(dashboards: dict[str, dict[str, Any]]) -> list[str]:
-    return check_structure(dashboards) + check_queries(dashboards, known_metrics()) + check_links(dashboards)
+    return (
+        check_structure(dashboards)
+        + check_queries(dashboards, known_metrics())
+        + check_links(dashboards)
+        + check_thresholds_drawn(dashboards)
+        + check_table_cells(dashboards)
+        + check_refresh(dashboards)
+        + check_topk_in_range_queries(dashboards)
+        + check_grid(dashboards)
+        + check_variable_meanings(dashboards)
+    )

@@ -8,21 +8,34 @@ from smmc.dashboards.panels import Query
 KEY = "meters"
 TITLE = "Meters"
 
-# Aggregates read the recording rules (rules/recording.rules.yml), so that no panel sums 500,000 meters
-# at query time: per comuna and flag, joined to the catalog's info metric for category and severity.
-ACTIVE = 'comuna_flag:smmc_meters_with_active_flag:sum{comuna=~"$comuna",flag=~"$flag"}'
-# The catalog as an info metric; `max by` keeps exactly one series per flag for the join.
-FLAG_INFO = 'max by (flag, category, severity) (smmc_meter_flag_info{severity=~"$severity"})'
-ACTIVE_WITH_INFO = f"({ACTIVE} * on (flag) group_left (category, severity) {FLAG_INFO})"
-PER_CONCENTRATOR = (
-    'concentrator:smmc_meters_with_active_flag:sum{comuna=~"$comuna",concentrator=~"$concentrator"}'
+# Counts of meters are distinct meters (smmc_meters_flagged: one series per concentrator and the most severe
+# flag of the meter, so a meter with four flags counts once and the severities add up). An "alarm" is a
+# critical or warning flag; info flags (e.g. PUP, power back) are events, not alarms.
+SCOPE = 'comuna=~"$comuna",concentrator=~"$concentrator"'
+FLAGGED = f'smmc_meters_flagged{{{SCOPE},severity=~"$flag_severity"}}'
+ALARMED = f'smmc_meters_flagged{{{SCOPE},severity=~"$flag_severity",severity!="info"}}'
+BY_CATEGORY = f"smmc_meters_flagged_by_category{{{SCOPE}}}"
+# meters with each flag (the per-flag family counts each meter once per flag), with the catalog's severity
+PER_FLAG = (
+    f'sum by (flag) (smmc_meters_with_active_flag{{{SCOPE},flag=~"$flag"}}) '
+    "* on (flag) group_left (severity) "
+    'max by (flag, severity) (smmc_meter_flag_info{severity=~"$flag_severity"})'
 )
 COMUNA = '{comuna=~"$comuna"}'
+INVENTORY = f"sum(smmc_meters{COMUNA})"
+# the share of the fleet with an alarm: 0.5 % of Enel's 2 million meters is 10,000
+ALARM_SHARE_STEPS = ((None, "green"), (0.005, "orange"), (0.02, "red"))
+# meters of one concentrator (about 200 each) with an alarm
+CONCENTRATOR_ALARM_STEPS = ((None, "green"), (10, "orange"), (50, "red"))
+METER_ROW_CAP = 500
+CONCENTRATOR_LINK = p.drilldown(
+    "Concentrator ${__field.labels.concentrator}", "concentrators", {"concentrator": "concentrator"}
+)
 
 
 def build():
     variables = [
-        *p.location_variables("Concentrator (LVM) the meters report through."),
+        *p.location_variables(),
         p.query_variable(
             "flag",
             "Flag",
@@ -30,53 +43,61 @@ def build():
             "Meter status-word flag (acronym from the catalog).",
         ),
         p.custom_variable(
-            "severity", "Severity", ["critical", "warning", "info"], "Severity of the flag in the catalog."
+            "flag_severity",
+            "Flag severity",
+            ["critical", "warning", "info"],
+            "Severity of a meter flag in the catalog (a meter counts under its most severe flag).",
         ),
     ]
     now = [
         p.stat(
-            "Meters in the inventory",
-            "Meters in the inventory, per the comuna filter.",
-            [Query(f"sum(smmc_meters{COMUNA})")],
+            "Share of meters with an alarm",
+            "Distinct meters with at least one critical or warning flag active, as a share of the meters in "
+            "the inventory (selected comunas and concentrators). Red from 2 %.",
+            [Query(f"(sum({ALARMED}) or on () vector(0)) / {INVENTORY}")],
+            unit="percentunit",
+            steps=ALARM_SHARE_STEPS,
+        ),
+        p.stat(
+            "Meters with an active flag, by most severe flag",
+            "Distinct meters with an active flag, each counted once under the most severe of its flags "
+            "(the three add up to the meters with any flag).",
+            [Query(f"sum by (severity) ({FLAGGED})", "{{severity}}")],
             unit="short",
-            steps=p.OK_ONLY,
+            steps=p.NEUTRAL,
         ),
         p.stat(
             "Meters with events in the newest SWE file",
-            "Distinct meters with at least one event or alarm row in the newest SWE file.",
+            "Distinct meters with at least one event or alarm row in the newest SWE file, in the selected "
+            "comunas (counted per comuna: the concentrator filter does not apply).",
             [Query(f"sum(smmc_meters_with_events{COMUNA})")],
             unit="short",
-            steps=((None, "green"), (1000, "orange"), (10000, "red")),
+            steps=p.NEUTRAL,
         ),
         p.stat(
             "Share of meters with events",
             "Meters with at least one event in the newest SWE file, as a share of the inventory.",
-            [Query(f"sum(smmc_meters_with_events{COMUNA}) / sum(smmc_meters{COMUNA})")],
+            [Query(f"sum(smmc_meters_with_events{COMUNA}) / {INVENTORY}")],
             unit="percentunit",
             steps=((None, "green"), (0.05, "orange"), (0.2, "red")),
-        ),
-        p.stat(
-            "Active meter flags by severity",
-            "Meter-flag pairs active in the newest state (SWE isactive and decoded status words), by the "
-            "catalog's severity of the flag.",
-            [Query(f"sum by (severity) {ACTIVE_WITH_INFO}", "{{severity}}")],
-            unit="short",
-            steps=p.ANY_IS_WARNING,
         ),
     ]
     history = [
         p.timeseries(
             "Meters with an active event or alarm, by severity",
-            "Meters with each flag active, summed per severity, over time (the seed's "
-            '"cantidad de medidores con evento y alarma por hora").',
-            [Query(f"sum by (severity) {ACTIVE_WITH_INFO}", "{{severity}}")],
+            "Distinct meters with an active flag over time, each under its most severe flag; the stack is "
+            'the meters with any flag (the seed\'s "cantidad de medidores con evento y alarma por hora").',
+            [Query(f"sum by (severity) ({FLAGGED})", "{{severity}}")],
             unit="short",
             steps=p.OK_ONLY,
             stacked=True,
         ),
         p.timeseries(
-            "Events ingested per hour, by flag",
-            "Event and alarm rows ingested from SWE files per hour, by the flag they set.",
+            "Event rows ingested per hour, by flag",
+            "SWE event and alarm rows per hour of ingestion, by the flag they set: the daily file lands "
+            "at once, so this is the size of each file, not the hour of the event (SWE rows carry the "
+            "event's date, not its time; the seed's per-hour meter count is the graph beside this one). "
+            "Fleet-wide (a recording rule per flag): the comuna and concentrator filters do not apply.",
             [Query('flag:smmc_meter_events:increase1h{flag=~"$flag"}', "{{flag}}")],
             unit="short",
             steps=p.OK_ONLY,
@@ -85,38 +106,34 @@ def build():
         ),
     ]
     distribution = [
-        p.piechart(
+        p.bargauge(
             "Meters by alarm category",
-            "Active meter flags grouped by the catalog's category (tamper, hardware, clock...).",
-            [Query(f"sum by (category) {ACTIVE_WITH_INFO}", "{{category}}")],
+            "Distinct meters with an active flag of each catalog category (tamper, hardware, clock...); a "
+            "meter with flags of two categories is in both bars.",
+            [Query(f"sort_desc(sum by (category) ({BY_CATEGORY}))", "{{category}}")],
             unit="short",
+            steps=p.NEUTRAL,
             width=8,
         ),
         p.bargauge(
             "Meters by event and alarm type",
             "Meters with each flag active (the seed's \"distribución de medidores por tipo de evento "
-            'y alarma"). Click a bar to filter this dashboard by that flag.',
-            [Query(f"sort_desc(sum by (flag) {ACTIVE_WITH_INFO})", "{{flag}}")],
+            'y alarma"), with the severity of the flag. Click a bar to filter this dashboard by that flag.',
+            [Query(f"sort_desc({PER_FLAG})", "{{flag}} ({{severity}})")],
             unit="short",
-            steps=p.ANY_IS_WARNING,
+            steps=p.NEUTRAL,
             width=8,
             links=[p.drilldown("Filter by flag ${__field.labels.flag}", KEY, {"flag": "flag"})],
         ),
         p.bargauge(
-            "Top 10 concentrators by meters with an active alarm",
-            "Concentrators with the most meters with an active flag (a meter with two flags counts "
-            "twice; every flag and severity). Click a bar for the concentrator's detail.",
-            [Query(f"topk(10, {PER_CONCENTRATOR})", "{{concentrator}}")],
+            "Top 10 concentrators by meters with an alarm",
+            "Concentrators with the most distinct meters with a critical or warning flag (info flags left "
+            "out; a meter with two flags counts once). Click a bar for the concentrator's detail.",
+            [Query(f"topk(10, sum by (concentrator) ({ALARMED}))", "{{concentrator}}")],
             unit="short",
-            steps=((None, "green"), (10, "orange"), (50, "red")),
+            steps=CONCENTRATOR_ALARM_STEPS,
             width=8,
-            links=[
-                p.drilldown(
-                    "Concentrator ${__field.labels.concentrator}",
-                    "concentrators",
-                    {"concentrator": "concentrator"},
-                )
-            ],
+            links=[CONCENTRATOR_LINK],
         ),
     ]
     comunas = [
@@ -148,23 +165,66 @@ def build():
         ),
         p.geomap(
             "Meters with alarms: heat map",
-            "Meters with an active flag (every flag), weighted at their concentrator's coordinates "
+            "Distinct meters with a critical or warning flag, weighted at their concentrator's coordinates "
             "(smmc_concentrator_info).",
             Query(
-                f"{PER_CONCENTRATOR} * on (concentrator) group_left (latitude, longitude) "
+                f"sum by (concentrator) ({ALARMED}) * on (concentrator) group_left (latitude, longitude) "
                 "max by (concentrator, latitude, longitude) (smmc_concentrator_info)"
             ),
             layer="heatmap",
             layer_name="Meters with alarms",
             unit="short",
-            steps=((None, "green"), (10, "orange"), (50, "red")),
+            steps=CONCENTRATOR_ALARM_STEPS,
+        ),
+    ]
+    serials = [
+        p.table(
+            "Meters with an active per-meter flag",
+            "The meter serials behind the counts (the seed's daily meter outage check): every meter with an "
+            "active flag the catalog tracks per meter (tamper, hardware...), with its concentrator, comuna "
+            f"and router; at most {METER_ROW_CAP} rows (the exporter keeps the most severe first under its "
+            "own cap). Click the concentrator or router for its dashboard.",
+            [
+                Query(
+                    f"topk({METER_ROW_CAP}, "
+                    'smmc_meter_flag_active{concentrator=~"$concentrator",flag=~"$flag"} '
+                    "* on (flag) group_left (severity, category) "
+                    'max by (flag, severity, category) (smmc_meter_flag_info{severity=~"$flag_severity"}) '
+                    "* on (concentrator) group_left (comuna, modem) "
+                    f"max by (concentrator, comuna, modem) (smmc_concentrator_info{COMUNA}))"
+                )
+            ],
+            unit="short",
+            steps=p.OK_ONLY,
+            columns={
+                "meter": "Meter",
+                "flag": "Flag",
+                "severity": "Severity",
+                "category": "Category",
+                "concentrator": "Concentrator",
+                "comuna": "Comuna",
+                "modem": "Router",
+            },
+            column_mappings={"severity": p.SEVERITY_COLOURS},
+            column_links=p.object_cell_links("concentrator", "modem"),
+            sort_by="Concentrator",
+            sort_ascending=True,
+            height=10,
         ),
     ]
     return p.dashboard(
         KEY,
         TITLE,
-        "Events and alarms of the meters from SMMePlus: how many meters, which flags, where.",
+        "Events and alarms of the meters from SMMePlus: how many distinct meters, which flags, where, and "
+        "the meter serials.",
         ["meters", "smmeplus"],
         variables,
-        [("Now", now), ("History", history), ("Distribution", distribution), ("Comunas and map", comunas)],
+        [
+            ("Now", now),
+            ("History", history),
+            ("Distribution", distribution),
+            ("Comunas and map", comunas),
+            ("Meter serials", serials),
+        ],
+        refresh="15m",
     )

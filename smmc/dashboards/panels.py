@@ -36,6 +36,7 @@ MAP_ZOOM = 10
 
 # Every dashboard's uid and URL slug, so that links between dashboards are checked in one place.
 UIDS = {
+    "overview": ("smmc-overview", "overview"),
     "meters": ("smmc-meters", "meters"),
     "concentrators": ("smmc-concentrators", "concentrators"),
     "communications": ("smmc-communications", "communications-opengate"),
@@ -61,6 +62,8 @@ OK_ONLY: Thresholds = ((None, "green"),)
 ANY_IS_BAD: Thresholds = ((None, "green"), (1, "red"))
 ANY_IS_WARNING: Thresholds = ((None, "green"), (1, "orange"), (10, "red"))
 UP_DOWN: Thresholds = ((None, "red"), (1, "green"))
+# a count that is context, not a call to act: no colour
+NEUTRAL: Thresholds = ((None, "text"),)
 
 
 def thresholds(steps: Thresholds) -> dashboard_builder.ThresholdsConfig:
@@ -156,6 +159,12 @@ def timeseries(
             .sort(common_model.SortOrder.DESCENDING)
         )
     )
+    if len(steps) > 1:  # a threshold that colours nothing is not one: draw it on the graph
+        panel = panel.thresholds_style(
+            common_builder.GraphThresholdsStyleConfig().mode(
+                common_model.GraphTresholdsStyleMode.DASHED_AND_AREA
+            )
+        )
     if stacked:
         panel = panel.stacking(common_builder.StackingConfig().mode(common_model.StackingMode.NORMAL))
     if bars:
@@ -182,13 +191,17 @@ def stat(
     width: int = 6,
     height: int = 4,
     mappings: Sequence[dashboard_model.ValueMapping] = (),
+    series_steps: dict[str, Thresholds] | None = None,
+    graph: bool = True,
 ):
+    """A big number. `series_steps` colours each series (by its display name, the legend) with its own
+    thresholds: e.g. a critical count red from 1 next to a warning count orange from 1."""
     panel = stat_builder.Panel()
     panel = _with_common(panel, title, description, queries, unit, steps, links, width, height)
     panel = (
         panel.reduce_options(_reduce_last())
         .color_mode(common_model.BigValueColorMode.VALUE)
-        .graph_mode(common_model.BigValueGraphMode.AREA)
+        .graph_mode(common_model.BigValueGraphMode.AREA if graph else common_model.BigValueGraphMode.NONE)
         .text_mode(
             common_model.BigValueTextMode.VALUE_AND_NAME
             if len(queries) > 1 or any("{{" in q.legend for q in queries)
@@ -197,7 +210,18 @@ def stat(
     )
     if mappings:
         panel = panel.mappings(list(mappings))
+    if series_steps:
+        panel = panel.overrides(
+            [
+                _column_override(name, "thresholds", _thresholds_json(steps))
+                for name, steps in series_steps.items()
+            ]
+        )
     return panel
+
+
+def _thresholds_json(steps: Thresholds) -> dict:
+    return {"mode": "absolute", "steps": [{"value": value, "color": color} for value, color in steps]}
 
 
 def bargauge(
@@ -281,6 +305,58 @@ def table(
     sort_by: str | None = None,
     extra: Sequence[dict] = (),
     column_mappings: dict[str, dashboard_model.ValueMap] | None = None,
+    column_steps: dict[str, Thresholds] | None = None,
+    column_links: dict[str, Sequence[tuple[str, str]]] | None = None,
+    sort_ascending: bool = False,
+):
+    """An instant table. `columns` maps field names (labels, "Value", "Value #B"...) to the header shown;
+    fields not named there are hidden. With several queries the frames are joined on `join_by`. A column
+    with a value mapping or its own thresholds (`column_steps`) is drawn with a coloured background;
+    `column_links` gives a column (title, url) cell links.
+    """
+    return _table(
+        title,
+        description,
+        queries,
+        unit=unit,
+        steps=steps,
+        columns=columns,
+        column_units=column_units,
+        join_by=join_by,
+        links=links,
+        width=width,
+        height=height,
+        sort_by=sort_by,
+        extra=extra,
+        column_mappings=column_mappings,
+        column_steps=column_steps,
+        column_links=column_links,
+        sort_ascending=sort_ascending,
+    )
+
+
+COLOURED_CELL = {"type": "color-background", "mode": "basic"}
+
+
+def _table(
+    title: str,
+    description: str,
+    queries: Sequence[Query],
+    *,
+    unit: str,
+    steps: Thresholds,
+    columns: dict[str, str],
+    column_units: dict[str, str] | None,
+    join_by: str | None,
+    links: Iterable[dashboard_builder.DashboardLink],
+    width: int,
+    height: int,
+    sort_by: str | None,
+    extra: Sequence[dict],
+    column_mappings: dict[str, dashboard_model.ValueMap] | None,
+    column_steps: dict[str, Thresholds] | None,
+    column_links: dict[str, Sequence[tuple[str, str]]] | None,
+    sort_ascending: bool,
 ):
     """An instant table. `columns` maps field names (labels, "Value", "Value #B"...) to the header shown;
     fields not named there are hidden. With several queries the frames are joined on `join_by`."""
@@ -332,13 +408,28 @@ def table(
         _column_override(columns.get(col, col), "unit", col_unit)
         for col, col_unit in (column_units or {}).items()
     ]
-    overrides += [
-        _column_override(columns.get(col, col), "mappings", [mapping])
-        for col, mapping in (column_mappings or {}).items()
-    ]
+    for col, mapping in (column_mappings or {}).items():
+        overrides.append(_column_override(columns.get(col, col), "mappings", [mapping]))
+        overrides.append(_column_override(columns.get(col, col), "custom.cellOptions", COLOURED_CELL))
+    for col, col_steps in (column_steps or {}).items():
+        overrides.append(_column_override(columns.get(col, col), "thresholds", _thresholds_json(col_steps)))
+        overrides.append(_column_override(columns.get(col, col), "custom.cellOptions", COLOURED_CELL))
+    for col, col_links in (column_links or {}).items():
+        overrides.append(
+            _column_override(
+                columns.get(col, col),
+                "links",
+                [
+                    {"title": link_title, "url": url, "targetBlank": not url.startswith("/d/")}
+                    for link_title, url in col_links
+                ],
+            )
+        )
     panel = panel.overrides(overrides)
     if sort_by:
-        panel = panel.sort_by([common_builder.TableSortByFieldState().display_name(sort_by).desc(True)])
+        panel = panel.sort_by(
+            [common_builder.TableSortByFieldState().display_name(sort_by).desc(not sort_ascending)]
+        )
     return panel.show_header(True)
 
 
@@ -436,6 +527,11 @@ def value_text(mapping: dict[str, tuple[str, str]]) -> dashboard_model.ValueMap:
     )
 
 
+SEVERITY_COLOURS = value_text(
+    {"critical": ("critical", "red"), "warning": ("warning", "orange"), "info": ("info", "blue")}
+)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Variables
 
@@ -461,9 +557,10 @@ def query_variable(
     return variable
 
 
-def location_variables(concentrator_description: str) -> list[dashboard_builder.QueryVariable]:
+def location_variables() -> list[dashboard_builder.QueryVariable]:
     """`$comuna` and `$concentrator` (of the selected comunas), both from the inventory: the filters every
-    dashboard about meters and concentrators shares, and that drill-down links carry between them."""
+    dashboard about meters, concentrators, routers and work orders shares, and that drill-down links carry
+    between them (one meaning per name: the same label and description everywhere)."""
     return [
         query_variable(
             "comuna",
@@ -475,7 +572,7 @@ def location_variables(concentrator_description: str) -> list[dashboard_builder.
             "concentrator",
             "Concentrator",
             'label_values(smmc_concentrator_info{comuna=~"$comuna"}, concentrator)',
-            concentrator_description,
+            "Concentrator (LVM), from the inventory, of the selected comunas.",
         ),
     ]
 
@@ -493,6 +590,20 @@ def custom_variable(
         .all_value(".*")
         .current(dashboard_model.VariableOption(selected=True, text="All", value="$__all"))
         .options([dashboard_model.VariableOption(selected=False, text=v, value=v) for v in values])
+    )
+
+
+ALERTMANAGER_URL = "http://localhost:9093"
+
+
+def alertmanager_variable() -> dashboard_builder.TextBoxVariable:
+    """Where the NOC's browser reaches Alertmanager (the compose stack publishes it on :9093)."""
+    return (
+        dashboard_builder.TextBoxVariable("alertmanager_url")
+        .label("Alertmanager URL")
+        .description("Alertmanager as the browser reaches it, for the alert and silence links.")
+        .default_value(ALERTMANAGER_URL)
+        .current(dashboard_model.VariableOption(selected=True, text=ALERTMANAGER_URL, value=ALERTMANAGER_URL))
     )
 
 
@@ -518,6 +629,49 @@ def drilldown(
     return dashboard_builder.DashboardLink(title).url(f"{dashboard_url(key)}?{'&'.join(params)}")
 
 
+def dashboard_link(title: str, key: str) -> dashboard_builder.DashboardLink:
+    """A data link that opens dashboard `key` with the same time range (its variables at their default)."""
+    return dashboard_builder.DashboardLink(title).url(f"{dashboard_url(key)}?${{__url_time_range}}")
+
+
+def coarse_over_time(function: str, expr: str, window: str, step: str) -> str:
+    """`max_over_time(expr[window])` (or min) read on a `step` grid (a subquery: window/step points per
+    series instead of every sample), with the last `step` read in full: a subquery's points sit on
+    multiples of the step, so the samples after the last grid point count too (elementwise max/min of
+    the two)."""
+    if function not in ("max", "min"):
+        raise ValueError(f"coarse_over_time: {function!r} is not max or min")
+    compare = ">=" if function == "max" else "<="
+    grid = f"{function}_over_time({expr}[{window}:{step}])"
+    recent = f"{function}_over_time({expr}[{step}])"
+    return f"(({grid} {compare} {recent}) or {recent})"
+
+
+def concentrator_out_of_scope() -> str:
+    """Concentrators the inventory puts outside the selected comunas: `X unless on (concentrator) ...`
+    keeps X to the comuna filter while a concentrator the inventory does not know stays in every scope."""
+    return (
+        "(max by (concentrator) (smmc_concentrator_info) unless on (concentrator) "
+        'max by (concentrator) (smmc_concentrator_info{comuna=~"$comuna"}))'
+    )
+
+
+def object_cell_links(*columns: str) -> dict[str, list[tuple[str, str]]]:
+    """Table cell links from an object column to its dashboard: comuna -> Meters, concentrator ->
+    Concentrators, modem (router) -> Communications, each with the variable set."""
+    targets = {
+        "comuna": ("Comuna", "meters", "comuna"),
+        "concentrator": ("Concentrator", "concentrators", "concentrator"),
+        "modem": ("Router", "communications", "modem"),
+    }
+    out = {}
+    for column in columns:
+        what, key, variable = targets[column]
+        url = f"{dashboard_url(key)}?var-{variable}=${{__data.fields.{column}}}&${{__url_time_range}}"
+        out[column] = [(f"{what} ${{__data.fields.{column}}}", url)]
+    return out
+
+
 def control_room_links() -> list[dashboard_builder.DashboardLink]:
     """The menu of every Control Room dashboard, keeping time range and the shared variables."""
     return [
@@ -536,10 +690,14 @@ def dashboard(
     description: str,
     tags: Sequence[str],
     variables: Sequence[dashboard_builder.QueryVariable | dashboard_builder.CustomVariable],
-    sections: Sequence[tuple[str, Sequence[object]]],
+    sections: Sequence[tuple[str, Sequence[object]] | tuple[str, Sequence[object], bool]],
     *,
+    refresh: str,
     time_from: str = "now-24h",
 ) -> dashboard_builder.Dashboard:
+    """`sections`: (row title, panels) or (row title, panels, collapsed). `refresh` follows the cadence
+    of the fastest data the dashboard reads (lint.check_refresh): 1m for alerts and polls, 15m for the
+    daily files."""
     uid, _slug = UIDS[key]
     board = (
         dashboard_builder.Dashboard(title)
@@ -549,13 +707,20 @@ def dashboard(
         .readonly()
         .timezone("browser")
         .time(time_from, "now")
-        .refresh("1m")
+        .refresh(refresh)
         .tooltip(dashboard_model.DashboardCursorSync.CROSSHAIR)
         .links(control_room_links())
     )
     for variable in variables:
         board = board.with_variable(variable)
-    for row_title, panels in sections:
+    for section in sections:
+        row_title, panels = section[0], section[1]
+        if len(section) > 2 and section[2]:
+            row = dashboard_builder.Row(row_title).collapsed(True)
+            for panel in panels:
+                row = row.with_panel(panel)
+            board = board.with_row(row)
+            continue
         board = board.with_row(dashboard_builder.Row(row_title))
         for panel in panels:
             board = board.with_panel(panel)

@@ -9,7 +9,7 @@ from smmc.dashboards.panels import Query
 KEY = "platform"
 TITLE = "Data platform"
 
-JOB = '{job=~"$job",criticality=~"$criticality"}'
+JOB = '{job=~"$cloudera_job",criticality=~"$criticality"}'
 DAY = 86400
 # red where SourceFileStale fires (a day plus slack), orange once a day has passed
 AGE_STEPS = alert_steps("SourceFileStale", "source_max_age_seconds", warn_from=DAY)
@@ -18,7 +18,7 @@ AGE_STEPS = alert_steps("SourceFileStale", "source_max_age_seconds", warn_from=D
 def build():
     variables = [
         p.query_variable(
-            "job",
+            "cloudera_job",
             "Cloudera job",
             "label_values(cloudera_job_status, job)",
             "Cloudera ingestion job (proceso).",
@@ -32,15 +32,6 @@ def build():
     ]
     jobs = [
         p.stat(
-            "Jobs by status",
-            "Jobs per current status: ok, failed, late (deadline passed without a "
-            "successful run) or unknown.",
-            [Query('sum by (status) (cloudera_jobs{criticality=~"$criticality"})', "{{status}}")],
-            unit="short",
-            steps=p.OK_ONLY,
-            width=8,
-        ),
-        p.stat(
             "Jobs failed or late, by criticality",
             "Jobs whose current status is failed or late. A critical one is a platform maintenance case.",
             [
@@ -50,7 +41,21 @@ def build():
                 )
             ],
             unit="short",
-            steps=p.ANY_IS_BAD,
+            steps=p.OK_ONLY,
+            # a critical job failed or late pages (CriticalDataJobFailed/Late); another one opens a ticket
+            series_steps={
+                "critical": ((None, "green"), (1, "red")),
+                "non_critical": ((None, "green"), (1, "orange")),
+            },
+            width=8,
+        ),
+        p.stat(
+            "Jobs by status",
+            "Jobs per current status: ok, failed, late (deadline passed without a "
+            "successful run) or unknown.",
+            [Query('sum by (status) (cloudera_jobs{criticality=~"$criticality"})', "{{status}}")],
+            unit="short",
+            steps=p.OK_ONLY,
             width=8,
         ),
         p.stat(
@@ -82,7 +87,7 @@ def build():
                 Query(f"cloudera_job_status{JOB} == 1"),
                 Query(f"max by (job) (cloudera_job_last_run_timestamp_seconds{JOB}) * 1000"),
                 Query(f"max by (job) (cloudera_job_last_success_timestamp_seconds{JOB}) * 1000"),
-                Query('max by (job) (cloudera_job_deadline_timestamp_seconds{job=~"$job"}) * 1000'),
+                Query('max by (job) (cloudera_job_deadline_timestamp_seconds{job=~"$cloudera_job"}) * 1000'),
             ],
             unit="none",
             steps=p.OK_ONLY,
@@ -123,7 +128,7 @@ def build():
             "SMMePlus files: age of the newest ingest",
             "Time since the SMMePlus exporter last ingested a file of each kind (SWE, HPE, LPE, "
             "CSW...): the daily file integration.",
-            [Query("time() - smmc_source_last_ingest_timestamp_seconds", "{{kind}}")],
+            [Query("time() - max by (kind) (smmc_source_last_ingest_timestamp_seconds)", "{{kind}}")],
             unit="s",
             steps=AGE_STEPS,
         ),
@@ -136,5 +141,6 @@ def build():
         ["platform", "cloudera"],
         variables,
         [("Cloudera jobs", jobs), ("SMMePlus integration", integration)],
+        refresh="5m",
         time_from="now-7d",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from smmc.dashboards import panels as p
+from smmc.dashboards.alert_thresholds import alert_param
 from smmc.dashboards.panels import Query
 
 KEY = "workorders"
@@ -10,17 +11,33 @@ TITLE = "Work orders"
 
 RESULTS = 'smmc_workorders_total{source=~"$source"}'
 ERRORS_1D = (
-    'category_maintenance:smmc_workorder_errors:increase1d{category=~"$category",maintenance=~"$maintenance"}'
+    'category_maintenance:smmc_workorder_errors:increase1d{category=~"$category",maintenance=~"$wo_action"}'
+)
+ERRORS_BY_CONCENTRATOR_1D_SELECTOR = (
+    "concentrator_category_maintenance:smmc_workorder_errors:increase1d{"
+    'concentrator=~"$concentrator",category=~"$category",maintenance=~"$wo_action"}'
 )
 ERRORS_BY_CONCENTRATOR_1D = (
-    "concentrator_category_maintenance:smmc_workorder_errors:increase1d{"
-    'concentrator=~"$concentrator",category=~"$category",maintenance=~"$maintenance"}'
+    f"({ERRORS_BY_CONCENTRATOR_1D_SELECTOR} unless on (concentrator) {p.concentrator_out_of_scope()})"
 )
 ERRORS = (
     'smmc_workorder_errors_total{concentrator=~"$concentrator",category=~"$category",'
-    'maintenance=~"$maintenance"}'
+    'maintenance=~"$wo_action"}'
 )
+CATEGORY_RATE = alert_param("WorkOrderCategoryErrorRateHigh", "wo_category_max_ratio")
 ERROR_STEPS = ((None, "green"), (1, "orange"), (100, "red"))
+PERSISTENT_ROWS = 20
+# the fewest errors per day over 3 days, read on an hourly grid of the daily recording rule (72 points
+# per series instead of every 30 s evaluation)
+PERSISTENT = (
+    f"({p.coarse_over_time('min', ERRORS_BY_CONCENTRATOR_1D_SELECTOR, '3d', '1h')} "
+    f"unless on (concentrator) {p.concentrator_out_of_scope()})"
+)
+# the comuna and router of each concentrator row
+WITH_OBJECT = (
+    "* on (concentrator) group_left (comuna, modem) "
+    "max by (concentrator, comuna, modem) (smmc_concentrator_info)"
+)
 
 
 def build():
@@ -38,19 +55,29 @@ def build():
             "Work-order error category from the catalog of the seed's error table.",
         ),
         p.query_variable(
-            "maintenance",
+            "wo_action",
             "Prescribed action",
             "label_values(smmc_workorder_errors_total, maintenance)",
             "What the seed's table prescribes for the error: remote, retry, specialist, field.",
         ),
-        p.query_variable(
-            "concentrator",
-            "Concentrator",
-            "label_values(smmc_workorder_errors_total, concentrator)",
-            "Concentrator the work order ran against.",
-        ),
+        *p.location_variables(),
     ]
     results = [
+        p.stat(
+            "Share of work orders in error",
+            "Work orders with outcome error as a share of all work orders in the time range.",
+            [
+                Query(
+                    f'sum(increase(smmc_workorders_total{{source=~"$source",outcome="error"}}[$__range])) '
+                    f"/ sum(increase({RESULTS}[$__range]))"
+                )
+            ],
+            unit="percentunit",
+            # orange where a category's rate would fire WorkOrderCategoryErrorRateHigh, red at 4 times it
+            steps=((None, "green"), (CATEGORY_RATE, "orange"), (4 * CATEGORY_RATE, "red")),
+            width=8,
+            height=8,
+        ),
         p.timeseries(
             "Work-order results per hour, by outcome",
             "Work orders whose result was ingested in each hour, ok or error.",
@@ -60,6 +87,7 @@ def build():
             bars=True,
             stacked=True,
             interval="1h",
+            width=16,
         ),
         p.timeseries(
             "Work orders in the last day, by report and outcome",
@@ -84,21 +112,7 @@ def build():
             ],
             unit="short",
             steps=p.OK_ONLY,
-            width=16,
-        ),
-        p.stat(
-            "Share of work orders in error",
-            "Work orders with outcome error as a share of all work orders in the time range.",
-            [
-                Query(
-                    f'sum(increase(smmc_workorders_total{{source=~"$source",outcome="error"}}[$__range])) '
-                    f"/ sum(increase({RESULTS}[$__range]))"
-                )
-            ],
-            unit="percentunit",
-            steps=((None, "green"), (0.05, "orange"), (0.2, "red")),
-            width=8,
-            height=8,
+            width=12,
         ),
     ]
     errors = [
@@ -137,7 +151,13 @@ def build():
         p.timeseries(
             "Errors per hour, by category",
             "Work-order errors ingested in each hour, per error category.",
-            [Query(f"sum by (category) (increase({ERRORS}[1h]))", "{{category}}")],
+            [
+                Query(
+                    f"sum by (category) (increase({ERRORS}[1h]) "
+                    f"unless on (concentrator) {p.concentrator_out_of_scope()})",
+                    "{{category}}",
+                )
+            ],
             unit="short",
             steps=p.OK_ONLY,
             bars=True,
@@ -153,13 +173,20 @@ def build():
             'last 3 days: above zero means the error came back every day (the seed\'s "if persist"). '
             "Click a row for the concentrator.",
             [
-                Query(f"topk(20, min_over_time({ERRORS_BY_CONCENTRATOR_1D}[3d]))"),
-                Query(f"topk(20, {ERRORS_BY_CONCENTRATOR_1D})"),
+                Query(f"topk({PERSISTENT_ROWS}, {PERSISTENT}) {WITH_OBJECT}"),
+                Query(
+                    f"({ERRORS_BY_CONCENTRATOR_1D} and on (concentrator, category, maintenance) "
+                    f"topk({PERSISTENT_ROWS}, {PERSISTENT})) {WITH_OBJECT}"
+                ),
             ],
             unit="short",
-            steps=p.ANY_IS_BAD,
+            steps=p.OK_ONLY,
+            column_steps={"Value #A": p.ANY_IS_BAD},
+            column_links=p.object_cell_links("comuna", "concentrator", "modem"),
             columns={
+                "comuna": "Comuna",
                 "concentrator": "Concentrator",
+                "modem": "Router",
                 "category": "Category",
                 "maintenance": "Action",
                 "Value #A": "Fewest errors per day, 3 days",
@@ -185,4 +212,5 @@ def build():
         ["workorders", "smmeplus"],
         variables,
         [("Results", results), ("Errors", errors), ("Persistent errors", persistent)],
+        refresh="15m",
     )

@@ -20,6 +20,8 @@ from typing import Any
 
 import httpx
 
+from smmc.dashboards import HOME_DASHBOARD
+
 from . import config as cfg
 from .binaries import ALERTMANAGER, GRAFANA, PROMETHEUS
 from .credentials import Secret, ensure_secret
@@ -346,7 +348,7 @@ class LocalStack:
             self.services["grafana"].port,
             provisioning,
             self.secrets["grafana_admin_password"].path,
-            self.root / cfg.GRAFANA_DASHBOARDS / "meters.json",
+            self.root / cfg.GRAFANA_DASHBOARDS / HOME_DASHBOARD,
         )
         home = grafana_home(binary)
         self.group.spawn("grafana", grafana_argv(binary, home), env=env, cwd=home)
