@@ -25,6 +25,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,6 +72,37 @@ class Fault:
         return (self.method is None or self.method.upper() == method) and re.search(
             self.path, path
         ) is not None
+
+
+def take_fault(faults: list[Fault], lock: threading.Lock, method: str, path: str) -> Fault | None:
+    """The first injected fault that applies to this request, one of its `count` used up."""
+    with lock:
+        for fault in faults:
+            if fault.count > 0 and fault.applies(method, path):
+                fault.count -= 1
+                return fault
+    return None
+
+
+async def answer_under_fault(
+    fault: Fault | None,
+    request: Request,
+    call_next: Any,
+    reject: Callable[[int, str, dict[str, str] | None], Response],
+) -> Response:
+    """Serve a request under its injected fault (the fakes' middlewares share it): wait before, answer
+    `reject(status, message, headers)` instead of the API (Retry-After when the fault has one), or do
+    the work and wait before answering (`delay_after`)."""
+    if fault is not None and not fault.delay_after:
+        if fault.delay_seconds:
+            await asyncio.sleep(fault.delay_seconds)
+        if fault.status >= 400:
+            headers = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else None
+            return reject(fault.status, f"injected fault: HTTP {fault.status}", headers)
+    response = await call_next(request)
+    if fault is not None and fault.delay_after:
+        await asyncio.sleep(fault.delay_seconds)
+    return response
 
 
 @dataclass
@@ -183,12 +215,7 @@ class JiraState:
         return self.issues.get(ref) or self.by_id.get(ref)
 
     def take_fault(self, method: str, path: str) -> Fault | None:
-        with self.lock:
-            for fault in self.faults:
-                if fault.count > 0 and fault.applies(method, path):
-                    fault.count -= 1
-                    return fault
-        return None
+        return take_fault(self.faults, self.lock, method, path)
 
 
 def _error(
@@ -233,19 +260,12 @@ def create_app(token: str | None = None) -> FastAPI:
             return _error(
                 401, ["You are not authenticated. Authentication required to perform this operation."]
             )
-        fault = state.take_fault(request.method, path)
-        if fault is not None and not fault.delay_after:
-            if fault.delay_seconds:
-                await asyncio.sleep(fault.delay_seconds)
-            if fault.status >= 400:
-                headers = (
-                    {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else None
-                )
-                return _error(fault.status, [f"injected fault: HTTP {fault.status}"], headers=headers)
-        response = await call_next(request)
-        if fault is not None and fault.delay_after:
-            await asyncio.sleep(fault.delay_seconds)
-        return response
+        return await answer_under_fault(
+            state.take_fault(request.method, path),
+            request,
+            call_next,
+            lambda status, message, headers: _error(status, [message], headers=headers),
+        )
 
     def base(request: Request) -> str:
         return str(request.base_url).rstrip("/")
