@@ -198,6 +198,10 @@ def _matches(issue: Issue, clauses: list[tuple[str, list[str]]]) -> bool:
     return True
 
 
+class NoSuchIssue(LookupError):
+    """An issue key or id the fake does not have: JIRA answers 404 (the app's exception handler)."""
+
+
 class JiraState:
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -213,6 +217,13 @@ class JiraState:
 
     def find(self, ref: str) -> Issue | None:
         return self.issues.get(ref) or self.by_id.get(ref)
+
+    def issue(self, ref: str) -> Issue:
+        """The issue by key or id; `NoSuchIssue` (JIRA's 404) when there is none."""
+        issue = self.find(ref)
+        if issue is None:
+            raise NoSuchIssue(ref)
+        return issue
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         return take_fault(self.faults, self.lock, method, path)
@@ -267,6 +278,10 @@ def create_app(token: str | None = None) -> FastAPI:
             lambda status, message, headers: _error(status, [message], headers=headers),
         )
 
+    @app.exception_handler(NoSuchIssue)
+    async def no_such_issue(request: Request, exc: NoSuchIssue) -> JSONResponse:
+        return _error(404, ["Issue does not exist or you do not have permission to see it."])
+
     def base(request: Request) -> str:
         return str(request.base_url).rstrip("/")
 
@@ -304,17 +319,13 @@ def create_app(token: str | None = None) -> FastAPI:
 
     @app.get("/rest/api/{version}/issue/{ref}")
     def get_issue(version: str, ref: str, request: Request, fields: str | None = None) -> JSONResponse:
-        issue = state.find(ref)
-        if issue is None:
-            return _error(404, ["Issue does not exist or you do not have permission to see it."])
+        issue = state.issue(ref)
         wanted = set(fields.split(",")) if fields else None
         return JSONResponse(issue.render(base(request), wanted))
 
     @app.put("/rest/api/{version}/issue/{ref}")
     async def edit_issue(version: str, ref: str, request: Request) -> Response:
-        issue = state.find(ref)
-        if issue is None:
-            return _error(404, ["Issue does not exist or you do not have permission to see it."])
+        issue = state.issue(ref)
         body = await request.json()
         with state.lock:
             for name, value in (body.get("fields") or {}).items():
@@ -330,9 +341,7 @@ def create_app(token: str | None = None) -> FastAPI:
 
     @app.post("/rest/api/{version}/issue/{ref}/comment")
     async def add_comment(version: str, ref: str, request: Request) -> JSONResponse:
-        issue = state.find(ref)
-        if issue is None:
-            return _error(404, ["Issue does not exist or you do not have permission to see it."])
+        issue = state.issue(ref)
         body = await request.json()
         if "body" not in body:
             return _error(400, [], {"comment": "Comment body can not be empty!"})
@@ -345,9 +354,7 @@ def create_app(token: str | None = None) -> FastAPI:
 
     @app.get("/rest/api/{version}/issue/{ref}/transitions")
     def list_transitions(version: str, ref: str) -> JSONResponse:
-        issue = state.find(ref)
-        if issue is None:
-            return _error(404, ["Issue does not exist or you do not have permission to see it."])
+        issue = state.issue(ref)
         out = [
             {"id": t["id"], "name": t["name"], "to": {"name": t["to"], "statusCategory": STATUSES[t["to"]]}}
             for t in TRANSITIONS
@@ -357,9 +364,7 @@ def create_app(token: str | None = None) -> FastAPI:
 
     @app.post("/rest/api/{version}/issue/{ref}/transitions")
     async def do_transition(version: str, ref: str, request: Request) -> Response:
-        issue = state.find(ref)
-        if issue is None:
-            return _error(404, ["Issue does not exist or you do not have permission to see it."])
+        issue = state.issue(ref)
         body = await request.json()
         wanted = str((body.get("transition") or {}).get("id", ""))
         for t in TRANSITIONS:
@@ -455,9 +460,7 @@ def create_app(token: str | None = None) -> FastAPI:
 
     @app.post("/_fake/issues/{key}/status")
     async def force_status(key: str, request: Request) -> JSONResponse:
-        issue = state.find(key)
-        if issue is None:
-            return _error(404, ["Issue does not exist or you do not have permission to see it."])
+        issue = state.issue(key)
         body = await request.json()
         if body.get("status") not in STATUSES:
             return _error(400, [f"status must be one of {list(STATUSES)}"])
