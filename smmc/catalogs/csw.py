@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ._yaml import SOURCE, Field, check_entry, check_sections, merge_section, read_yaml, section
-from .errors import CatalogError, InvalidValue
+from .errors import CatalogError, InvalidValue, within_bits
 
 FILE_NAME = "concentrator_status_word.yaml"
 WIDTH = 24
@@ -112,11 +112,7 @@ def parse_csw(value: int | str) -> int:
         shown = text
     else:
         raise InvalidValue(f"CSW {value!r} is not a number")
-    if v < 0:
-        raise InvalidValue(f"CSW {shown} is negative")
-    if v >> WIDTH:
-        raise InvalidValue(f"CSW {shown} is over {WIDTH} bits (max FFFFFF)")
-    return v
+    return within_bits(v, WIDTH, f"CSW {shown}", "FFFFFF")
 
 
 def load(base: Path, override: Path | None) -> CswCatalog:
