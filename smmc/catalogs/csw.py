@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ._yaml import SOURCE, Field, check_entry, check_sections, merge_section, read_yaml, section
-from .errors import CatalogError, InvalidValue, within_bits
+from .bits import BitFlag, within_bits
+from .errors import CatalogError, InvalidValue
 
 FILE_NAME = "concentrator_status_word.yaml"
 WIDTH = 24
@@ -29,7 +30,7 @@ _LAYOUT_FIELDS = (
 
 
 @dataclass(frozen=True)
-class CswFlag:
+class CswFlag(BitFlag):
     letter: str
     name: str
     description: str
@@ -37,10 +38,6 @@ class CswFlag:
     polarity: str
     priority: str
     inferred_bit: bool
-
-    @property
-    def mask(self) -> int:
-        return 1 << self.bit
 
     def in_alarm(self, is_set: bool) -> bool:
         return (self.polarity == "set" and is_set) or (self.polarity == "clear" and not is_set)

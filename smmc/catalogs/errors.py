@@ -22,13 +22,3 @@ class CatalogError(Exception):
 
 class InvalidValue(ValueError):
     """A value given to a decoder is not decodable: not a number, too wide, a malformed code."""
-
-
-def within_bits(value: int, width: int, shown: str, largest: str) -> int:
-    """`value` when it fits `width` unsigned bits, else `InvalidValue` naming it as `shown` (and the
-    largest value allowed, as the catalog's users write it)."""
-    if value < 0:
-        raise InvalidValue(f"{shown} is negative")
-    if value >> width:
-        raise InvalidValue(f"{shown} is over {width} bits (max {largest})")
-    return value

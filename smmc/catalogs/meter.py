@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ._yaml import SOURCE, Field, check_entry, check_sections, merge_section, read_yaml, section
-from .errors import CatalogError, InvalidValue, within_bits
+from .bits import BitFlag, within_bits
+from .errors import CatalogError, InvalidValue
 
 FILE_NAME = "meter_status_words.yaml"
 
@@ -46,7 +47,7 @@ _WORD_FIELDS = (Field("title", str), Field("width", int, (WORD_WIDTH,)))
 
 
 @dataclass(frozen=True)
-class MeterFlag:
+class MeterFlag(BitFlag):
     word: Word
     bit: int
     acronym: str
@@ -56,10 +57,6 @@ class MeterFlag:
     maintenance: str
     per_meter: bool
     summary: str
-
-    @property
-    def mask(self) -> int:
-        return 1 << self.bit
 
 
 @dataclass(frozen=True)
