@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from itertools import compress
+from typing import Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -85,20 +86,7 @@ class Rejections:
 
 def load_frame(path, kind: Kind) -> tuple[pd.DataFrame, Counter[str]]:
     """The file as a frame of strings with canonical column names, and its malformed-row count."""
-    try:
-        table = read_table(path)
-    except TableError as exc:
-        raise FileRejected("unreadable", str(exc)) from exc
-    except UnicodeDecodeError as exc:
-        raise FileRejected("bad_encoding", str(exc)) from exc
-    columns = canonical_columns(table.header)
-    missing = sorted(kind.required - set(columns))
-    if missing:
-        raise FileRejected(
-            "wrong_header",
-            f"a {kind.name} file needs column(s) {', '.join(missing)}; "
-            f"its header is {_printable(', '.join(table.header))}",
-        )
+    table, columns = _open_checked(lambda: read_table(path), kind)
     frame = table.frame
     frame.columns = _dedupe(columns)
     malformed = table.rows_malformed
@@ -207,21 +195,36 @@ def read_swe(path, cat: Catalogs, block_size: int = BLOCK_BYTES) -> SweDay:
 
 def open_stream(path, kind: Kind, block_size: int = BLOCK_BYTES) -> tuple[TableStream, dict[str, int]]:
     """The file's block stream and the position of each canonical column, or `FileRejected`."""
+    stream, columns = _open_checked(lambda: TableStream(path, block_size=block_size), kind)
+    return stream, {c: i for i, c in enumerate(_dedupe(columns))}
+
+
+class _HasHeader(Protocol):
+    @property
+    def header(self) -> list[str]: ...
+
+
+_Opened = TypeVar("_Opened", bound=_HasHeader)
+
+
+def _open_checked(open_file: Callable[[], _Opened], kind: Kind) -> tuple[_Opened, list[str]]:
+    """The file opened (read whole or as a stream) and its canonical column names; `FileRejected` when
+    it cannot be read or its header lacks a column the kind requires."""
     try:
-        stream = TableStream(path, block_size=block_size)
+        opened = open_file()
     except TableError as exc:
         raise FileRejected("unreadable", str(exc)) from exc
     except UnicodeDecodeError as exc:
         raise FileRejected("bad_encoding", str(exc)) from exc
-    columns = _dedupe(canonical_columns(stream.header))
+    columns = canonical_columns(opened.header)
     missing = sorted(kind.required - set(columns))
     if missing:
         raise FileRejected(
             "wrong_header",
             f"a {kind.name} file needs column(s) {', '.join(missing)}; "
-            f"its header is {_printable(', '.join(stream.header))}",
+            f"its header is {_printable(', '.join(opened.header))}",
         )
-    return stream, {c: i for i, c in enumerate(columns)}
+    return opened, columns
 
 
 def _stream_rejections(stream: TableStream) -> Counter[str]:
