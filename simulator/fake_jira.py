@@ -25,6 +25,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,6 +72,37 @@ class Fault:
         return (self.method is None or self.method.upper() == method) and re.search(
             self.path, path
         ) is not None
+
+
+def take_fault(faults: list[Fault], lock: threading.Lock, method: str, path: str) -> Fault | None:
+    """The first injected fault that applies to this request, one of its `count` used up."""
+    with lock:
+        for fault in faults:
+            if fault.count > 0 and fault.applies(method, path):
+                fault.count -= 1
+                return fault
+    return None
+
+
+async def answer_under_fault(
+    fault: Fault | None,
+    request: Request,
+    call_next: Any,
+    reject: Callable[[int, str, dict[str, str] | None], Response],
+) -> Response:
+    """Serve a request under its injected fault (the fakes' middlewares share it): wait before, answer
+    `reject(status, message, headers)` instead of the API (Retry-After when the fault has one), or do
+    the work and wait before answering (`delay_after`)."""
+    if fault is not None and not fault.delay_after:
+        if fault.delay_seconds:
+            await asyncio.sleep(fault.delay_seconds)
+        if fault.status >= 400:
+            headers = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else None
+            return reject(fault.status, f"injected fault: HTTP {fault.status}", headers)
+    response = await call_next(request)
+    if fault is not None and fault.delay_after:
+        await asyncio.sleep(fault.delay_seconds)
+    return response
 
 
 @dataclass
@@ -166,6 +198,10 @@ def _matches(issue: Issue, clauses: list[tuple[str, list[str]]]) -> bool:
     return True
 
 
+class NoSuchIssue(LookupError):
+    """An issue key or id the fake does not have: JIRA answers 404 (the app's exception handler)."""
+
+
 class JiraState:
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -182,13 +218,15 @@ class JiraState:
     def find(self, ref: str) -> Issue | None:
         return self.issues.get(ref) or self.by_id.get(ref)
 
+    def issue(self, ref: str) -> Issue:
+        """The issue by key or id; `NoSuchIssue` (JIRA's 404) when there is none."""
+        issue = self.find(ref)
+        if issue is None:
+            raise NoSuchIssue(ref)
+        return issue
+
     def take_fault(self, method: str, path: str) -> Fault | None:
-        with self.lock:
-            for fault in self.faults:
-                if fault.count > 0 and fault.applies(method, path):
-                    fault.count -= 1
-                    return fault
-        return None
+        return take_fault(self.faults, self.lock, method, path)
 
 
 def _error(
@@ -233,19 +271,16 @@ def create_app(token: str | None = None) -> FastAPI:
             return _error(
                 401, ["You are not authenticated. Authentication required to perform this operation."]
             )
-        fault = state.take_fault(request.method, path)
-        if fault is not None and not fault.delay_after:
-            if fault.delay_seconds:
-                await asyncio.sleep(fault.delay_seconds)
-            if fault.status >= 400:
-                headers = (
-                    {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else None
-                )
-                return _error(fault.status, [f"injected fault: HTTP {fault.status}"], headers=headers)
-        response = await call_next(request)
-        if fault is not None and fault.delay_after:
-            await asyncio.sleep(fault.delay_seconds)
-        return response
+        return await answer_under_fault(
+            state.take_fault(request.method, path),
+            request,
+            call_next,
+            lambda status, message, headers: _error(status, [message], headers=headers),
+        )
+
+    @app.exception_handler(NoSuchIssue)
+    async def no_such_issue(request: Request, exc: NoSuchIssue) -> JSONResponse:
+        return _error(404, ["Issue does not exist or you do not have permission to see it."])
 
     def base(request: Request) -> str:
         return str(request.base_url).rstrip("/")
@@ -284,17 +319,13 @@ def create_app(token: str | None = None) -> FastAPI:
 
     @app.get("/rest/api/{version}/issue/{ref}")
     def get_issue(version: str, ref: str, request: Request, fields: str | None = None) -> JSONResponse:
-        issue = state.find(ref)
-        if issue is None:
-            return _error(404, ["Issue does not exist or you do not have permission to see it."])
+        issue = state.issue(ref)
         wanted = set(fields.split(",")) if fields else None
         return JSONResponse(issue.render(base(request), wanted))
 
     @app.put("/rest/api/{version}/issue/{ref}")
     async def edit_issue(version: str, ref: str, request: Request) -> Response:
-        issue = state.find(ref)
-        if issue is None:
-            return _error(404, ["Issue does not exist or you do not have permission to see it."])
+        issue = state.issue(ref)
         body = await request.json()
         with state.lock:
             for name, value in (body.get("fields") or {}).items():
@@ -310,9 +341,7 @@ def create_app(token: str | None = None) -> FastAPI:
 
     @app.post("/rest/api/{version}/issue/{ref}/comment")
     async def add_comment(version: str, ref: str, request: Request) -> JSONResponse:
-        issue = state.find(ref)
-        if issue is None:
-            return _error(404, ["Issue does not exist or you do not have permission to see it."])
+        issue = state.issue(ref)
         body = await request.json()
         if "body" not in body:
             return _error(400, [], {"comment": "Comment body can not be empty!"})
@@ -325,9 +354,7 @@ def create_app(token: str | None = None) -> FastAPI:
 
     @app.get("/rest/api/{version}/issue/{ref}/transitions")
     def list_transitions(version: str, ref: str) -> JSONResponse:
-        issue = state.find(ref)
-        if issue is None:
-            return _error(404, ["Issue does not exist or you do not have permission to see it."])
+        issue = state.issue(ref)
         out = [
             {"id": t["id"], "name": t["name"], "to": {"name": t["to"], "statusCategory": STATUSES[t["to"]]}}
             for t in TRANSITIONS
@@ -337,9 +364,7 @@ def create_app(token: str | None = None) -> FastAPI:
 
     @app.post("/rest/api/{version}/issue/{ref}/transitions")
     async def do_transition(version: str, ref: str, request: Request) -> Response:
-        issue = state.find(ref)
-        if issue is None:
-            return _error(404, ["Issue does not exist or you do not have permission to see it."])
+        issue = state.issue(ref)
         body = await request.json()
         wanted = str((body.get("transition") or {}).get("id", ""))
         for t in TRANSITIONS:
@@ -435,9 +460,7 @@ def create_app(token: str | None = None) -> FastAPI:
 
     @app.post("/_fake/issues/{key}/status")
     async def force_status(key: str, request: Request) -> JSONResponse:
-        issue = state.find(key)
-        if issue is None:
-            return _error(404, ["Issue does not exist or you do not have permission to see it."])
+        issue = state.issue(key)
         body = await request.json()
         if body.get("status") not in STATUSES:
             return _error(400, [f"status must be one of {list(STATUSES)}"])

@@ -18,7 +18,6 @@ POST /_fake/reset.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import threading
 import time
@@ -28,7 +27,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from simulator.fake_jira import Fault, serve_main
+from simulator.fake_jira import Fault, answer_under_fault, serve_main, take_fault
 
 COMMANDS = {
     "time_sync": "synchronise the meter or concentrator clock",
@@ -67,29 +66,14 @@ def create_app(token: str | None = None, complete_after_seconds: float = 2.0) ->
                 return JSONResponse(
                     {"error": "unauthorized"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
                 )
-        fault = None
-        with lock:
-            for f in faults:
-                if f.count > 0 and f.applies(request.method, request.url.path):
-                    f.count -= 1
-                    fault = f
-                    break
-        if fault is not None and not fault.delay_after:
-            if fault.delay_seconds:
-                await asyncio.sleep(fault.delay_seconds)
-            if fault.status >= 400:
-                headers = (
-                    {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else None
-                )
-                return JSONResponse(
-                    {"error": f"injected fault: HTTP {fault.status}"},
-                    status_code=fault.status,
-                    headers=headers,
-                )
-        response = await call_next(request)
-        if fault is not None and fault.delay_after:
-            await asyncio.sleep(fault.delay_seconds)
-        return response
+        return await answer_under_fault(
+            take_fault(faults, lock, request.method, request.url.path),
+            request,
+            call_next,
+            lambda status, message, headers: JSONResponse(
+                {"error": message}, status_code=status, headers=headers
+            ),
+        )
 
     @app.post("/api/v1/commands")
     async def submit(request: Request) -> JSONResponse:

@@ -258,22 +258,21 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-def existing_dir(text: str) -> Path:
+def _existing(text: str, is_kind: Callable[[Path], bool], kind: str) -> Path:
     path = Path(text)
-    if not path.is_dir():
+    if not is_kind(path):
         raise argparse.ArgumentTypeError(
-            f"{text}: no such directory" if not path.exists() else f"{text}: not a directory"
+            f"{text}: no such {kind}" if not path.exists() else f"{text}: not a {kind}"
         )
     return path
+
+
+def existing_dir(text: str) -> Path:
+    return _existing(text, Path.is_dir, "directory")
 
 
 def existing_file(text: str) -> Path:
-    path = Path(text)
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(
-            f"{text}: no such file" if not path.exists() else f"{text}: not a file"
-        )
-    return path
+    return _existing(text, Path.is_file, "file")
 
 
 def writable_dir(text: str) -> Path:

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from itertools import compress
+from typing import Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -82,23 +83,22 @@ class Rejections:
     def keep(self) -> np.ndarray:
         return ~self.bad
 
+    def dates(self, column: pd.Series) -> np.ndarray:
+        """The column as epoch seconds; a row whose date does not parse is rejected as `bad_date`."""
+        ts = Column.of(column).timestamps()
+        self.reject(np.isnan(ts), "bad_date")
+        return ts
+
+    def keep_rows(self, kind: Kind) -> np.ndarray:
+        """The rows kept, or `FileRejected` when the file must be set aside (`_require_rows`)."""
+        keep = self.keep
+        _require_rows(kind, len(self.bad), int(keep.sum()), self.counts)
+        return keep
+
 
 def load_frame(path, kind: Kind) -> tuple[pd.DataFrame, Counter[str]]:
     """The file as a frame of strings with canonical column names, and its malformed-row count."""
-    try:
-        table = read_table(path)
-    except TableError as exc:
-        raise FileRejected("unreadable", str(exc)) from exc
-    except UnicodeDecodeError as exc:
-        raise FileRejected("bad_encoding", str(exc)) from exc
-    columns = canonical_columns(table.header)
-    missing = sorted(kind.required - set(columns))
-    if missing:
-        raise FileRejected(
-            "wrong_header",
-            f"a {kind.name} file needs column(s) {', '.join(missing)}; "
-            f"its header is {_printable(', '.join(table.header))}",
-        )
+    table, columns = _open_checked(lambda: read_table(path), kind)
     frame = table.frame
     frame.columns = _dedupe(columns)
     malformed = table.rows_malformed
@@ -207,21 +207,36 @@ def read_swe(path, cat: Catalogs, block_size: int = BLOCK_BYTES) -> SweDay:
 
 def open_stream(path, kind: Kind, block_size: int = BLOCK_BYTES) -> tuple[TableStream, dict[str, int]]:
     """The file's block stream and the position of each canonical column, or `FileRejected`."""
+    stream, columns = _open_checked(lambda: TableStream(path, block_size=block_size), kind)
+    return stream, {c: i for i, c in enumerate(_dedupe(columns))}
+
+
+class _HasHeader(Protocol):
+    @property
+    def header(self) -> list[str]: ...
+
+
+_Opened = TypeVar("_Opened", bound=_HasHeader)
+
+
+def _open_checked(open_file: Callable[[], _Opened], kind: Kind) -> tuple[_Opened, list[str]]:
+    """The file opened (read whole or as a stream) and its canonical column names; `FileRejected` when
+    it cannot be read or its header lacks a column the kind requires."""
     try:
-        stream = TableStream(path, block_size=block_size)
+        opened = open_file()
     except TableError as exc:
         raise FileRejected("unreadable", str(exc)) from exc
     except UnicodeDecodeError as exc:
         raise FileRejected("bad_encoding", str(exc)) from exc
-    columns = _dedupe(canonical_columns(stream.header))
+    columns = canonical_columns(opened.header)
     missing = sorted(kind.required - set(columns))
     if missing:
         raise FileRejected(
             "wrong_header",
             f"a {kind.name} file needs column(s) {', '.join(missing)}; "
-            f"its header is {_printable(', '.join(stream.header))}",
+            f"its header is {_printable(', '.join(opened.header))}",
         )
-    return stream, {c: i for i, c in enumerate(columns)}
+    return opened, columns
 
 
 def _stream_rejections(stream: TableStream) -> Counter[str]:
@@ -491,11 +506,9 @@ def read_msw(path) -> MswBatch:
     words = {w: Column.of(frame[w]).map(_hex16, np.int64) for w in WORDS}
     for values in words.values():
         rej.reject(values < 0, "bad_status_word")
-    ts = Column.of(frame["timestamp"]).timestamps()
-    rej.reject(np.isnan(ts), "bad_date")
-    keep = rej.keep
+    ts = rej.dates(frame["timestamp"])
+    keep = rej.keep_rows(MSW)
     kept = int(keep.sum())
-    _require_rows(MSW, n, kept, rej.counts)
     return MswBatch(
         rows=kept,
         rejected=rej.counts,
@@ -598,12 +611,11 @@ def read_events(path, kind: Kind, cat: Catalogs, shard: Shard | None = None) -> 
     rej = Rejections(n, malformed)
     conc = Column.of(frame["concentrator"])
     rej.reject(conc.map(lambda v: v == "", bool), "missing_field")
-    ts = Column.of(frame["date"]).timestamps()
-    rej.reject(np.isnan(ts), "bad_date")
+    rej.dates(frame["date"])
     descriptions = Column.of(frame["description"])
     rej.reject(descriptions.map(lambda v: v == "", bool), "missing_field")
     results = [event_result(cat, d) for d in descriptions.uniques]
-    _require_rows(kind, n, int(rej.keep.sum()), rej.counts)
+    rej.keep_rows(kind)
     return _aggregate(kind.name, n, rej, conc, descriptions.codes, results, shard)
 
 
@@ -617,8 +629,7 @@ def read_technical(path, cat: Catalogs, shard: Shard | None = None) -> WoBatch:
     rej.reject(is_error < 0, "bad_is_error")
     end = frame["enddate_utc"] if "enddate_utc" in frame else frame.get("startdate_utc")
     if end is not None:
-        ts = Column.of(end).timestamps()
-        rej.reject(np.isnan(ts), "bad_date")
+        rej.dates(end)
     activities = Column.of(frame["activity_type"])
     errors = Column.of(frame["error_description"])
     # one result per distinct (activity, is_error, error text) triple
@@ -634,7 +645,7 @@ def read_technical(path, cat: Catalogs, shard: Shard | None = None) -> WoBatch:
             results.append(WoResult(activity, "error", match.category, match.maintenance, None))
         else:
             results.append(WoResult(activity, "ok", "ok", "none", None))
-    _require_rows(TECHNICAL, n, int(rej.keep.sum()), rej.counts)
+    rej.keep_rows(TECHNICAL)
     codes = np.asarray(triple_codes, dtype=np.int64)
     return _aggregate("technical", n, rej, conc, codes, results, shard)
 
@@ -664,11 +675,8 @@ def read_csw(path, cat: Catalogs) -> CswBatch:
     rej.reject(csw < 0, "bad_csw")
     reachable = Column.of(frame["isreachable"]).map(_truthy, np.int8)
     rej.reject(reachable < 0, "bad_isreachable")
-    ts = Column.of(frame["laststatuswordupdate_utc"]).timestamps()
-    rej.reject(np.isnan(ts), "bad_date")
-    keep = rej.keep
-    kept = int(keep.sum())
-    _require_rows(CSW, n, kept, rej.counts)
+    ts = rej.dates(frame["laststatuswordupdate_utc"])
+    keep = rej.keep_rows(CSW)
     out = pd.DataFrame(
         {"csw": csw[keep], "reachable": reachable[keep].astype(np.int64), "timestamp": ts[keep]},
         index=pd.Index(conc.values()[keep], name="concentrator"),

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ._yaml import SOURCE, Field, check_entry, check_sections, merge_section, read_yaml, section
+from .bits import BitFlag, within_bits
 from .errors import CatalogError, InvalidValue
 
 FILE_NAME = "concentrator_status_word.yaml"
@@ -29,7 +30,7 @@ _LAYOUT_FIELDS = (
 
 
 @dataclass(frozen=True)
-class CswFlag:
+class CswFlag(BitFlag):
     letter: str
     name: str
     description: str
@@ -37,10 +38,6 @@ class CswFlag:
     polarity: str
     priority: str
     inferred_bit: bool
-
-    @property
-    def mask(self) -> int:
-        return 1 << self.bit
 
     def in_alarm(self, is_set: bool) -> bool:
         return (self.polarity == "set" and is_set) or (self.polarity == "clear" and not is_set)
@@ -112,11 +109,7 @@ def parse_csw(value: int | str) -> int:
         shown = text
     else:
         raise InvalidValue(f"CSW {value!r} is not a number")
-    if v < 0:
-        raise InvalidValue(f"CSW {shown} is negative")
-    if v >> WIDTH:
-        raise InvalidValue(f"CSW {shown} is over {WIDTH} bits (max FFFFFF)")
-    return v
+    return within_bits(v, WIDTH, f"CSW {shown}", "FFFFFF")
 
 
 def load(base: Path, override: Path | None) -> CswCatalog:

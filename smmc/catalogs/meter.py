@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ._yaml import SOURCE, Field, check_entry, check_sections, merge_section, read_yaml, section
+from .bits import BitFlag, within_bits
 from .errors import CatalogError, InvalidValue
 
 FILE_NAME = "meter_status_words.yaml"
@@ -46,7 +47,7 @@ _WORD_FIELDS = (Field("title", str), Field("width", int, (WORD_WIDTH,)))
 
 
 @dataclass(frozen=True)
-class MeterFlag:
+class MeterFlag(BitFlag):
     word: Word
     bit: int
     acronym: str
@@ -56,10 +57,6 @@ class MeterFlag:
     maintenance: str
     per_meter: bool
     summary: str
-
-    @property
-    def mask(self) -> int:
-        return 1 << self.bit
 
 
 @dataclass(frozen=True)
@@ -115,11 +112,8 @@ class MeterWords:
 def check_word_value(word: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidValue(f"{word}: {value!r} is not an integer")
-    if value < 0:
-        raise InvalidValue(f"{word}: {value} is negative")
-    if value >> WORD_WIDTH:
-        raise InvalidValue(f"{word}: 0x{value:X} is over {WORD_WIDTH} bits (max 0xFFFF)")
-    return value
+    shown = f"0x{value:X}" if value >= 0 else str(value)
+    return within_bits(value, WORD_WIDTH, f"{word}: {shown}", "0xFFFF")
 
 
 def load(base: Path, override: Path | None) -> MeterWords:

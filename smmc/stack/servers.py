@@ -14,7 +14,48 @@ from .config import write_yaml
 from .processes import ProcessGroup, free_port, wait_http_ok
 
 
-class Prometheus:
+class _Server:
+    """A Prometheus-family server as a process on a free (or given) 127.0.0.1 port: its config written
+    under the group's work directory, its data beside it, ready when /-/ready answers."""
+
+    def __init__(
+        self,
+        group: ProcessGroup,
+        name: str,
+        binary: str,
+        config_file: str,
+        config: Mapping[str, Any],
+        storage_flag: str,
+        port: int | None,
+        flags: Iterable[str],
+    ) -> None:
+        self.port = port or free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.url = f"http://{self.address}"
+        workdir = group.workdir / name
+        self.config_path = write_yaml(workdir / config_file, config)
+        self.process = group.spawn(
+            name,
+            [
+                binary,
+                f"--config.file={self.config_path}",
+                f"{storage_flag}={workdir / 'data'}",
+                f"--web.listen-address={self.address}",
+                f"--web.external-url={self.url}/",
+                *flags,
+            ],
+        )
+        self.group = group
+        self.client = httpx.Client(base_url=self.url, timeout=10.0)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        wait_http_ok(f"{self.url}/-/ready", timeout, self.group)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class Prometheus(_Server):
     def __init__(
         self,
         group: ProcessGroup,
@@ -23,30 +64,16 @@ class Prometheus:
         port: int | None = None,
         extra_args: Iterable[str] = (),
     ) -> None:
-        binary = PROMETHEUS.require()
-        self.port = port or free_port()
-        self.address = f"127.0.0.1:{self.port}"
-        self.url = f"http://{self.address}"
-        workdir = group.workdir / name
-        self.config_path = write_yaml(workdir / "prometheus.yml", config)
-        self.process = group.spawn(
+        super().__init__(
+            group,
             name,
-            [
-                binary,
-                f"--config.file={self.config_path}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address={self.address}",
-                f"--web.external-url={self.url}/",
-                "--web.enable-lifecycle",
-                "--log.level=info",
-                *extra_args,
-            ],
+            PROMETHEUS.require(),
+            "prometheus.yml",
+            config,
+            "--storage.tsdb.path",
+            port,
+            ["--web.enable-lifecycle", "--log.level=info", *extra_args],
         )
-        self.group = group
-        self.client = httpx.Client(base_url=self.url, timeout=10.0)
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        wait_http_ok(f"{self.url}/-/ready", timeout, self.group)
 
     def _data(self, path: str, **params: str) -> Any:
         response = self.client.get(path, params=params)
@@ -82,11 +109,8 @@ class Prometheus:
             and all(a["labels"].get(k) == v for k, v in labels.items())
         ]
 
-    def close(self) -> None:
-        self.client.close()
 
-
-class Alertmanager:
+class Alertmanager(_Server):
     def __init__(
         self,
         group: ProcessGroup,
@@ -97,29 +121,16 @@ class Alertmanager:
     ) -> None:
         """`cluster_args` are the gossip flags of a clustered instance; without them the instance has
         no cluster listener (a single instance, and no second port to collide with)."""
-        binary = ALERTMANAGER.require()
-        self.port = port or free_port()
-        self.address = f"127.0.0.1:{self.port}"
-        self.url = f"http://{self.address}"
-        workdir = group.workdir / name
-        self.config_path = write_yaml(workdir / "alertmanager.yml", config)
-        self.process = group.spawn(
+        super().__init__(
+            group,
             name,
-            [
-                binary,
-                f"--config.file={self.config_path}",
-                f"--storage.path={workdir / 'data'}",
-                f"--web.listen-address={self.address}",
-                f"--web.external-url={self.url}/",
-                *(cluster_args or ["--cluster.listen-address="]),
-                "--log.level=info",
-            ],
+            ALERTMANAGER.require(),
+            "alertmanager.yml",
+            config,
+            "--storage.path",
+            port,
+            [*(cluster_args or ["--cluster.listen-address="]), "--log.level=info"],
         )
-        self.group = group
-        self.client = httpx.Client(base_url=self.url, timeout=10.0)
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        wait_http_ok(f"{self.url}/-/ready", timeout, self.group)
 
     def alerts(self, **flags: bool) -> list[dict[str, Any]]:
         """GET /api/v2/alerts; flags: active, silenced, inhibited, unprocessed."""
@@ -135,9 +146,6 @@ class Alertmanager:
             if a["labels"].get("alertname") == alertname
             and all(a["labels"].get(k) == v for k, v in labels.items())
         ]
-
-    def close(self) -> None:
-        self.client.close()
 
 
 def grafana_home(binary: str) -> Path:
