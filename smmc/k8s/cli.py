@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
 from pathlib import Path
 from typing import TextIO
 
 import yaml
 
-from smmc.k8s import manifests, render, sources, validate
+from smmc.k8s import manifests, render, sources, timezones, validate
 from smmc.k8s.alertmanager import ConversionError
 from smmc.options import OptionParser
 from smmc.repo import REPO_ROOT
@@ -152,6 +153,10 @@ def main(argv: list[str]) -> int:
         invalid = validate_paths(paths, base=out_dir)
         for p in invalid:
             print(f"{out_dir}/{p}", file=sys.stderr)
+        expiring = timezones.years_run_out(date.today())
+        if expiring:
+            invalid.append(expiring)
+            print(f"smmc k8s: {expiring}", file=sys.stderr)
         print(
             f"{len(files)} files: {len(problems)} stale, {len(invalid)} schema problem(s) "
             f"(Kubernetes {', '.join(validate.KUBERNETES_VERSIONS)}; prometheus-operator schemas "

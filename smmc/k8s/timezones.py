@@ -26,6 +26,17 @@ class TimeZoneError(ValueError):
     pass
 
 
+def years_run_out(today: date, years: tuple[int, int] = YEARS) -> str | None:
+    """A warning once `today` is in the last year the expansion covers (a year before the converted
+    time intervals stop matching), else None. `smmc k8s check` asks it with the real date."""
+    if today.year < years[1]:
+        return None
+    return (
+        f"the time intervals are expanded for {years[0]}-{years[1]} only and it is {today.year}: "
+        "extend smmc/k8s/timezones.py YEARS and run `smmc k8s generate`"
+    )
+
+
 def _minutes(text: str) -> int:
     hours, _, minutes = str(text).partition(":")
     return int(hours) * 60 + int(minutes)
