@@ -168,6 +168,10 @@ class Truth:
         self.worst = {meter: SEVERITIES[rank] for meter, rank in worst.items()}
         self.alarmed = {m for m, s in self.worst.items() if s != "info"}
         self.alarmed_per_concentrator = Counter(home[m] for m in self.alarmed)
+        comuna = dict(
+            zip(home.unique(), inventory.concentrator_comuna(home.unique().astype(object)), strict=True)
+        )
+        self.alarmed_per_comuna = Counter(comuna[home[m]] for m in self.alarmed)
         self.csw: dict[str, list] = {}
         self.reachable: dict[str, int] = {}
         for e in shards:
@@ -243,6 +247,10 @@ COUNT_PANELS: dict[tuple[str, str], Check] = {
     ("smmc-meters", "Top 10 concentrators by meters with an alarm"): lambda r, t: (
         sorted(_by(r, "concentrator").values(), reverse=True),
         sorted(t.alarmed_per_concentrator.values(), reverse=True)[:10],
+    ),
+    ("smmc-meters", "Top 10 comunas by meters with an alarm"): lambda r, t: (
+        sorted(_by(r, "comuna").values(), reverse=True),
+        sorted(t.alarmed_per_comuna.values(), reverse=True)[:10],
     ),
     ("smmc-meters", "Meters with alarms: heat map"): lambda r, t: (
         _by(r, "concentrator"),

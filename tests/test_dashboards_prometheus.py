@@ -63,6 +63,7 @@ def exposition(scrape: int) -> str:
         for severity in ("critical", "info"):
             add("smmc_meters_flagged", 3, concentrator=conc, comuna=comuna, severity=severity)
         add("smmc_meters_flagged_by_category", 4, concentrator=conc, comuna=comuna, category="tamper")
+        add("comuna_severity:smmc_meters_flagged:sum", 3, comuna=comuna, severity="critical")
         for flag, *_catalog in FLAGS:
             add("smmc_meters_with_active_flag", 6, concentrator=conc, comuna=comuna, flag=flag)
             add("smmc_meter_events_total", 10 * scrape, concentrator=conc, flag=flag)

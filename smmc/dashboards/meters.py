@@ -14,6 +14,9 @@ TITLE = "Meters"
 SCOPE = 'comuna=~"$comuna",concentrator=~"$concentrator"'
 FLAGGED = f'smmc_meters_flagged{{{SCOPE},severity=~"$flag_severity"}}'
 ALARMED = f'smmc_meters_flagged{{{SCOPE},severity=~"$flag_severity",severity!="info"}}'
+ALARMED_PER_COMUNA = (
+    'comuna_severity:smmc_meters_flagged:sum{comuna=~"$comuna",severity=~"$flag_severity",severity!="info"}'
+)
 BY_CATEGORY = f"smmc_meters_flagged_by_category{{{SCOPE}}}"
 # meters with each flag (the per-flag family counts each meter once per flag), with the catalog's severity
 PER_FLAG = (
@@ -113,7 +116,7 @@ def build():
             [Query(f"sort_desc(sum by (category) ({BY_CATEGORY}))", "{{category}}")],
             unit="short",
             steps=p.NEUTRAL,
-            width=8,
+            width=6,
         ),
         p.bargauge(
             "Meters by event and alarm type",
@@ -122,7 +125,7 @@ def build():
             [Query(f"sort_desc({PER_FLAG})", "{{flag}} ({{severity}})")],
             unit="short",
             steps=p.NEUTRAL,
-            width=8,
+            width=6,
             links=[p.drilldown("Filter by flag ${__field.labels.flag}", KEY, {"flag": "flag"})],
         ),
         p.bargauge(
@@ -132,8 +135,18 @@ def build():
             [Query(f"topk(10, sum by (concentrator) ({ALARMED}))", "{{concentrator}}")],
             unit="short",
             steps=CONCENTRATOR_ALARM_STEPS,
-            width=8,
+            width=6,
             links=[CONCENTRATOR_LINK],
+        ),
+        p.bargauge(
+            "Top 10 comunas by meters with an alarm",
+            "Comunas with the most distinct meters with a critical or warning flag (a recording rule per "
+            "comuna: the concentrator filter does not apply). Click a bar to filter by the comuna.",
+            [Query(f"topk(10, sum by (comuna) ({ALARMED_PER_COMUNA}))", "{{comuna}}")],
+            unit="short",
+            steps=p.NEUTRAL,
+            width=6,
+            links=[p.drilldown("Comuna ${__field.labels.comuna}", KEY, {"comuna": "comuna"})],
         ),
     ]
     comunas = [
