@@ -28,9 +28,6 @@ ALARM_SHARE_STEPS = ((None, "green"), (0.005, "orange"), (0.02, "red"))
 # meters of one concentrator (about 200 each) with an alarm
 CONCENTRATOR_ALARM_STEPS = ((None, "green"), (10, "orange"), (50, "red"))
 METER_ROW_CAP = 500
-CONCENTRATOR_LINK = p.drilldown(
-    "Concentrator ${__field.labels.concentrator}", "concentrators", {"concentrator": "concentrator"}
-)
 
 
 def build():
@@ -133,7 +130,7 @@ def build():
             unit="short",
             steps=CONCENTRATOR_ALARM_STEPS,
             width=8,
-            links=[CONCENTRATOR_LINK],
+            links=[p.concentrator_link()],
         ),
     ]
     comunas = [

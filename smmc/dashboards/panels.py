@@ -586,6 +586,13 @@ def drilldown(
     return dashboard_builder.DashboardLink(title).url(f"{dashboard_url(key)}?{'&'.join(params)}")
 
 
+def concentrator_link() -> dashboard_builder.DashboardLink:
+    """A bar's link to its concentrator: the Concentrators dashboard filtered to it."""
+    return drilldown(
+        "Concentrator ${__field.labels.concentrator}", "concentrators", {"concentrator": "concentrator"}
+    )
+
+
 def dashboard_link(title: str, key: str) -> dashboard_builder.DashboardLink:
     """A data link that opens dashboard `key` with the same time range (its variables at their default)."""
     return dashboard_builder.DashboardLink(title).url(f"{dashboard_url(key)}?${{__url_time_range}}")
