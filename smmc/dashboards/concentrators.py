@@ -143,11 +143,7 @@ def build():
             unit="short",
             steps=CONDITIONS_STEPS,
             width=8,
-            links=[
-                p.drilldown(
-                    "Concentrator ${__field.labels.concentrator}", KEY, {"concentrator": "concentrator"}
-                )
-            ],
+            links=[p.concentrator_link()],
         ),
         p.table(
             "Top 10 comunas, by priority",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -166,16 +166,17 @@ def check_queries(dashboards: dict[str, dict[str, Any]], known: set[str]) -> lis
         for panel in iter_panels(board):
             for target in panel.get("targets") or []:
                 where = f"{_where(name, panel)} target {target.get('refId')}"
-                try:
-                    expr = substitute(target.get("expr", ""), values)
-                    names = metric_names(expr)
-                except (KeyError, ValueError) as exc:
-                    problems.append(f"{where}: {exc}")
-                    continue
                 problems.extend(
-                    f"{where}: reads {metric!r}, which no exporter, recording rule or Prometheus documents"
-                    for metric in sorted(names)
-                    if not is_known(metric, known)
+                    _expression_problems(
+                        target.get("expr", ""),
+                        values,
+                        known,
+                        where,
+                        lambda metric, where=where: (
+                            f"{where}: reads {metric!r}, which no exporter, "
+                            "recording rule or Prometheus documents"
+                        ),
+                    )
                 )
         for variable in board.get("templating", {}).get("list", []):
             query = variable.get("query")
@@ -185,17 +186,29 @@ def check_queries(dashboards: dict[str, dict[str, Any]], known: set[str]) -> lis
             if not match:
                 problems.append(f"{name}: variable {variable['name']}: query {query!r} is not label_values")
                 continue
-            try:
-                names = metric_names(substitute(match.group(1), match_all_values(board)))
-            except (KeyError, ValueError) as exc:
-                problems.append(f"{name}: variable {variable['name']}: {exc}")
-                continue
+            where = f"{name}: variable {variable['name']}"
             problems.extend(
-                f"{name}: variable {variable['name']} reads undocumented {metric!r}"
-                for metric in sorted(names)
-                if not is_known(metric, known)
+                _expression_problems(
+                    match.group(1),
+                    values,
+                    known,
+                    where,
+                    lambda metric, where=where: f"{where} reads undocumented {metric!r}",
+                )
             )
     return problems
+
+
+def _expression_problems(
+    expr: str, values: dict[str, str], known: set[str], where: str, unknown: Callable[[str], str]
+) -> list[str]:
+    """A panel's or a variable's expression: it must parse once its variables are substituted, and
+    each metric it reads that nobody documents is a problem worded by `unknown`."""
+    try:
+        names = metric_names(substitute(expr, values))
+    except (KeyError, ValueError) as exc:
+        return [f"{where}: {exc}"]
+    return [unknown(metric) for metric in sorted(names) if not is_known(metric, known)]
 
 
 def _links(panel: dict[str, Any]) -> list[dict[str, Any]]:

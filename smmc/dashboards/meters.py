@@ -31,9 +31,6 @@ ALARM_SHARE_STEPS = ((None, "green"), (0.005, "orange"), (0.02, "red"))
 # meters of one concentrator (about 200 each) with an alarm
 CONCENTRATOR_ALARM_STEPS = ((None, "green"), (10, "orange"), (50, "red"))
 METER_ROW_CAP = 500
-CONCENTRATOR_LINK = p.drilldown(
-    "Concentrator ${__field.labels.concentrator}", "concentrators", {"concentrator": "concentrator"}
-)
 
 
 def build():
@@ -136,7 +133,7 @@ def build():
             unit="short",
             steps=CONCENTRATOR_ALARM_STEPS,
             width=6,
-            links=[CONCENTRATOR_LINK],
+            links=[p.concentrator_link()],
         ),
         p.bargauge(
             "Top 10 comunas by meters with an alarm",

@@ -7,8 +7,10 @@ that name the object, drill-down links that carry the variable) hold by construc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from grafana_foundation_sdk.builders import bargauge as bargauge_builder
@@ -125,23 +127,68 @@ def _with_common(
     return panel
 
 
-def timeseries(
-    title: str,
-    description: str,
-    queries: Sequence[Query],
+def _panel_type(
+    new_panel: Callable[[], Any],
     *,
-    unit: str,
-    steps: Thresholds = OK_ONLY,
+    width: int,
+    height: int,
+    steps: Thresholds | None = None,
+    instant: bool = False,
+    table: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A panel function made from what one panel type adds (`style(panel, queries, steps, **options)`):
+    every type takes title, description, queries, unit, steps, links, width and height the same way and
+    sets them once, through `_with_common`; `width`, `height` and `steps` are the type's defaults (no
+    `steps`: the caller must give them)."""
+    default_width, default_height, default_steps = width, height, steps
+
+    def decorate(style: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(style)
+        def make(
+            title: str,
+            description: str,
+            queries: Sequence[Query],
+            *,
+            unit: str,
+            steps: Thresholds | None = default_steps,
+            links: Iterable[dashboard_builder.DashboardLink] = (),
+            width: int = default_width,
+            height: int = default_height,
+            **options: Any,
+        ) -> Any:
+            if steps is None:
+                raise TypeError(f"{style.__name__}() needs steps (its thresholds)")
+            panel = _with_common(
+                new_panel(),
+                title,
+                description,
+                queries,
+                unit,
+                steps,
+                links,
+                width,
+                height,
+                instant=instant,
+                table=table,
+            )
+            return style(panel, queries, steps, **options)
+
+        return make
+
+    return decorate
+
+
+@_panel_type(timeseries_builder.Panel, width=12, height=8, steps=OK_ONLY)
+def timeseries(
+    panel: Any,
+    queries: Sequence[Query],
+    steps: Thresholds,
+    *,
     stacked: bool = False,
     bars: bool = False,
-    links: Iterable[dashboard_builder.DashboardLink] = (),
-    width: int = 12,
-    height: int = 8,
     interval: str | None = None,
     time_from: str | None = None,
-):
-    panel = timeseries_builder.Panel()
-    panel = _with_common(panel, title, description, queries, unit, steps, links, width, height)
+) -> Any:
     panel = (
         panel.min(0)
         .fill_opacity(20 if stacked else 10)
@@ -180,24 +227,18 @@ def _reduce_last() -> common_builder.ReduceDataOptions:
     return common_builder.ReduceDataOptions().calcs(["lastNotNull"]).values(False)
 
 
+@_panel_type(stat_builder.Panel, width=6, height=4)
 def stat(
-    title: str,
-    description: str,
+    panel: Any,
     queries: Sequence[Query],
-    *,
-    unit: str,
     steps: Thresholds,
-    links: Iterable[dashboard_builder.DashboardLink] = (),
-    width: int = 6,
-    height: int = 4,
+    *,
     mappings: Sequence[dashboard_model.ValueMapping] = (),
     series_steps: dict[str, Thresholds] | None = None,
     graph: bool = True,
-):
+) -> Any:
     """A big number. `series_steps` colours each series (by its display name, the legend) with its own
     thresholds: e.g. a critical count red from 1 next to a warning count orange from 1."""
-    panel = stat_builder.Panel()
-    panel = _with_common(panel, title, description, queries, unit, steps, links, width, height)
     panel = (
         panel.reduce_options(_reduce_last())
         .color_mode(common_model.BigValueColorMode.VALUE)
@@ -224,21 +265,9 @@ def _thresholds_json(steps: Thresholds) -> dict:
     return {"mode": "absolute", "steps": [{"value": value, "color": color} for value, color in steps]}
 
 
-def bargauge(
-    title: str,
-    description: str,
-    queries: Sequence[Query],
-    *,
-    unit: str,
-    steps: Thresholds,
-    links: Iterable[dashboard_builder.DashboardLink] = (),
-    width: int = 12,
-    height: int = 8,
-    maximum: float | None = None,
-):
+@_panel_type(bargauge_builder.Panel, width=12, height=8, instant=True)
+def bargauge(panel: Any, queries: Sequence[Query], steps: Thresholds, *, maximum: float | None = None) -> Any:
     """A horizontal bar per series: for top-N and distributions (instant queries)."""
-    panel = bargauge_builder.Panel()
-    panel = _with_common(panel, title, description, queries, unit, steps, links, width, height, instant=True)
     panel = (
         panel.reduce_options(_reduce_last())
         .orientation(common_model.VizOrientation.HORIZONTAL)
@@ -251,19 +280,8 @@ def bargauge(
     return panel
 
 
-def piechart(
-    title: str,
-    description: str,
-    queries: Sequence[Query],
-    *,
-    unit: str,
-    steps: Thresholds = OK_ONLY,
-    links: Iterable[dashboard_builder.DashboardLink] = (),
-    width: int = 12,
-    height: int = 8,
-):
-    panel = piechart_builder.Panel()
-    panel = _with_common(panel, title, description, queries, unit, steps, links, width, height, instant=True)
+@_panel_type(piechart_builder.Panel, width=12, height=8, steps=OK_ONLY, instant=True)
+def piechart(panel: Any, queries: Sequence[Query], steps: Thresholds) -> Any:
     return (
         panel.reduce_options(_reduce_last())
         .pie_type(piechart_model.PieChartType.DONUT)
@@ -289,91 +307,30 @@ def _column_override(
     )
 
 
+COLOURED_CELL = {"type": "color-background", "mode": "basic"}
+
+
+@_panel_type(table_builder.Panel, width=24, height=9, instant=True, table=True)
 def table(
-    title: str,
-    description: str,
+    panel: Any,
     queries: Sequence[Query],
-    *,
-    unit: str,
     steps: Thresholds,
+    *,
     columns: dict[str, str],
     column_units: dict[str, str] | None = None,
     join_by: str | None = None,
-    links: Iterable[dashboard_builder.DashboardLink] = (),
-    width: int = 24,
-    height: int = 9,
     sort_by: str | None = None,
     extra: Sequence[dict] = (),
     column_mappings: dict[str, dashboard_model.ValueMap] | None = None,
     column_steps: dict[str, Thresholds] | None = None,
     column_links: dict[str, Sequence[tuple[str, str]]] | None = None,
     sort_ascending: bool = False,
-):
+) -> Any:
     """An instant table. `columns` maps field names (labels, "Value", "Value #B"...) to the header shown;
     fields not named there are hidden. With several queries the frames are joined on `join_by`. A column
     with a value mapping or its own thresholds (`column_steps`) is drawn with a coloured background;
     `column_links` gives a column (title, url) cell links.
     """
-    return _table(
-        title,
-        description,
-        queries,
-        unit=unit,
-        steps=steps,
-        columns=columns,
-        column_units=column_units,
-        join_by=join_by,
-        links=links,
-        width=width,
-        height=height,
-        sort_by=sort_by,
-        extra=extra,
-        column_mappings=column_mappings,
-        column_steps=column_steps,
-        column_links=column_links,
-        sort_ascending=sort_ascending,
-    )
-
-
-COLOURED_CELL = {"type": "color-background", "mode": "basic"}
-
-
-def _table(
-    title: str,
-    description: str,
-    queries: Sequence[Query],
-    *,
-    unit: str,
-    steps: Thresholds,
-    columns: dict[str, str],
-    column_units: dict[str, str] | None,
-    join_by: str | None,
-    links: Iterable[dashboard_builder.DashboardLink],
-    width: int,
-    height: int,
-    sort_by: str | None,
-    extra: Sequence[dict],
-    column_mappings: dict[str, dashboard_model.ValueMap] | None,
-    column_steps: dict[str, Thresholds] | None,
-    column_links: dict[str, Sequence[tuple[str, str]]] | None,
-    sort_ascending: bool,
-):
-    """An instant table. `columns` maps field names (labels, "Value", "Value #B"...) to the header shown;
-    fields not named there are hidden. With several queries the frames are joined on `join_by`."""
-    panel = table_builder.Panel()
-    panel = _with_common(
-        panel,
-        title,
-        description,
-        queries,
-        unit=unit,
-        steps=steps,
-        links=links,
-        width=width,
-        height=height,
-        instant=True,
-        table=True,
-    )
     transformations: list[dashboard_model.DataTransformerConfig] = []
     if len(queries) > 1:
         if join_by:
@@ -627,6 +584,13 @@ def drilldown(
         params.append(f"var-{quote(variable)}=${{{source}}}")
     params.append("${__url_time_range}")
     return dashboard_builder.DashboardLink(title).url(f"{dashboard_url(key)}?{'&'.join(params)}")
+
+
+def concentrator_link() -> dashboard_builder.DashboardLink:
+    """A bar's link to its concentrator: the Concentrators dashboard filtered to it."""
+    return drilldown(
+        "Concentrator ${__field.labels.concentrator}", "concentrators", {"concentrator": "concentrator"}
+    )
 
 
 def dashboard_link(title: str, key: str) -> dashboard_builder.DashboardLink:

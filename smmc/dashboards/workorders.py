@@ -140,13 +140,7 @@ def build():
             unit="short",
             steps=ERROR_STEPS,
             width=8,
-            links=[
-                p.drilldown(
-                    "Concentrator ${__field.labels.concentrator}",
-                    "concentrators",
-                    {"concentrator": "concentrator"},
-                )
-            ],
+            links=[p.concentrator_link()],
         ),
         p.timeseries(
             "Errors per hour, by category",
