@@ -177,13 +177,13 @@ class Exposition:
         self._clock = clock
         self._lock = threading.Lock()
         self._parts: dict[str, bytes] = {}
-        self._shown_parts: dict[str, bytes] = {}
+        self._shown_parts: dict[str, bytes | None] = {}  # None: rendered at its next scrape
         self._families: dict[str, list[MetricFamily]] = {}
         # part -> {(counter family, series key): held}
         self._held: dict[str, dict[tuple[str, str], _Held]] = {}
         self._known: dict[str, set[str]] = {}  # counter family -> series keys shown at their value
         self._body: bytes = b""
-        self._shown: bytes = b""
+        self._shown: bytes | None = b""
         self._version = 0
 
     def publish(self, part: str, families: Iterable[MetricFamily]) -> None:
@@ -211,11 +211,15 @@ class Exposition:
             self._shown_parts[part] = self._parts[part]
             return
         self._held[part] = held
+        self._shown_parts[part] = None  # rendered by the next scrape (`--once` and `body()` never need it)
+
+    def _render_shown(self, part: str) -> bytes:
+        """The part as a scrape shows it: its held counter series at 0."""
         zero: dict[str, set[str]] = {}
-        for name, key in held:
+        for name, key in self._held.get(part, {}):
             zero.setdefault(name, set()).add(key)
         families = self._families[part]
-        self._shown_parts[part] = "".join(f.render(zero.get(f.name, frozenset())) for f in families).encode()
+        return "".join(f.render(zero.get(f.name, frozenset())) for f in families).encode()
 
     def publish_bytes(self, part: str, body: bytes) -> None:
         """A part rendered elsewhere (no counter tracking)."""
@@ -228,8 +232,16 @@ class Exposition:
 
     def _rebuild(self) -> None:
         self._body = b"".join(self._parts[k] for k in sorted(self._parts))
-        self._shown = b"".join(self._shown_parts[k] for k in sorted(self._shown_parts))
+        self._shown = None
         self._version += 1
+
+    def _shown_body(self) -> bytes:
+        if self._shown is None:
+            for part, shown in self._shown_parts.items():
+                if shown is None:
+                    self._shown_parts[part] = self._render_shown(part)
+            self._shown = b"".join(self._shown_parts[k] or b"" for k in sorted(self._shown_parts))
+        return self._shown
 
     def baseline(self) -> None:
         """Take every counter series published so far as known: shown at its value from now on (after a
@@ -264,7 +276,7 @@ class Exposition:
             for held in self._held.values():
                 for h in held.values():
                     h.scraped = True
-            return self._version, self._shown
+            return self._version, self._shown_body()
 
     def body(self) -> bytes:
         """The real state (every counter at its value), as `--once` prints it and tests read it."""
