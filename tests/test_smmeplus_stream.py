@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from test_smmeplus import run_exporter, samples, series
 
@@ -192,3 +193,22 @@ def test_the_per_meter_limit_chooses_its_rows_before_any_series_is_built(
         s[("smmc_series_dropped_total", frozenset({("metric", fold.FLAG_ACTIVE_METRIC)}))]
         == len(active) - limit
     )
+
+
+def test_names_numbered_alike_with_colliding_hashes() -> None:
+    """Meter numbering by hashed lookup gives the numbers of a plain first-appearance dict, also when
+    names share a hash (a hash function with 5 values forces the dict fallback)."""
+    rng = np.random.default_rng(7)
+    pool = [f"UAA{i:07d}" for i in range(2000)]
+    for hash_names in (None, lambda v: np.array([sum(map(ord, x)) % 5 for x in v], dtype=np.uint64)):
+        names = read._Names() if hash_names is None else read._Names(hash_names)
+        expected: dict[str, int] = {}
+        for _ in range(10):
+            drawn = rng.choice(pool, size=int(rng.integers(0, 400))).tolist()
+            block = list(dict.fromkeys(drawn))  # a block's distinct names, in order of appearance
+            for name in block:
+                expected.setdefault(name, len(expected))
+            numbers = names(pa.array(block, type=pa.string()))
+            assert numbers.tolist() == [expected[n] for n in block]
+        assert names.names().tolist() == list(expected)
+        assert (names.ids is None) == (hash_names is None)

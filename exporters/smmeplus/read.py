@@ -12,7 +12,6 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from itertools import compress
 from typing import Protocol, TypeVar
 
 import numpy as np
@@ -275,35 +274,86 @@ class _Lookup:
         return np.array([self.seen[v] for v in values], dtype=self.dtype)
 
 
-class _Names:
-    """Distinct names numbered in order of first appearance, across blocks."""
+def _hash_names(values: np.ndarray) -> np.ndarray:
+    """64-bit hashes of an object array of strings, computed in C (pandas' SipHash, fixed key)."""
+    return pd.util.hash_array(values, categorize=False)
 
-    def __init__(self) -> None:
-        self.ids: dict[str, int] = {}
+
+class _Names:
+    """Distinct names numbered in order of first appearance, across blocks.
+
+    The names seen are kept as a sorted array of their 64-bit hashes (with each one's number): a block's
+    distinct names are looked up with one `searchsorted`, not a Python dict operation per name. A hash
+    that matches is confirmed by comparing the names; if two different names ever share a hash (about
+    one chance in 10^8 for 400,000 names), numbering goes on through a dict, with the same numbers."""
+
+    def __init__(self, hash_names: Callable[[np.ndarray], np.ndarray] = _hash_names) -> None:
+        self.hash_names = hash_names
+        self.hashes = np.empty(0, dtype=np.uint64)  # sorted
+        self.hash_ids = np.empty(0, dtype=np.int64)  # the number of the name of each hash
+        self.all = np.empty(0, dtype=object)  # by number (grows by doubling; `count` in use)
+        self.count = 0
+        self.ids: dict[str, int] | None = None  # the dict, once two names shared a hash
 
     def __call__(self, uniques: pa.Array) -> np.ndarray:
         """The number of each of a block's distinct names, numbering the new ones."""
-        ids, names = self.ids, uniques.to_pylist()
-        known = list(filter(ids.__contains__, names))  # C-level lookups; few in a file sorted by meter
-        start = len(ids)
-        if not known:
-            ids.update(zip(names, range(start, start + len(names)), strict=True))
-            return np.arange(start, start + len(names), dtype=np.int64)
-        old = pc.is_in(uniques, value_set=pa.array(known, type=pa.string()))
-        old = old.to_numpy(zero_copy_only=False)
-        out = np.empty(len(names), dtype=np.int64)
-        new = np.flatnonzero(~old)
-        ids.update(zip(compress(names, (~old).tolist()), range(start, start + len(new)), strict=True))
-        out[new] = np.arange(start, start + len(new))
-        seen = np.flatnonzero(old)
-        out[seen] = [ids[names[i]] for i in seen.tolist()]
+        names = uniques.to_numpy(zero_copy_only=False)
+        if self.ids is not None:
+            return self._by_dict(names)
+        hashes = self.hash_names(names)
+        by_hash = np.argsort(hashes)  # looked up in hash order: the table is read in order
+        hashes, values = hashes[by_hash], names[by_hash]
+        at = np.searchsorted(self.hashes, hashes)
+        found = at < len(self.hashes)
+        found[found] = self.hashes[at[found]] == hashes[found]
+        if (hashes[1:] == hashes[:-1]).any() or not np.array_equal(
+            self.all[self.hash_ids[at[found]]], values[found]
+        ):  # two of the block's names, or one and a name seen before, share a hash
+            self.ids = dict(zip(self.all[: self.count].tolist(), range(self.count), strict=True))
+            return self._by_dict(names)
+        numbers = np.empty(len(values), dtype=np.int64)
+        numbers[found] = self.hash_ids[at[found]]
+        new = np.flatnonzero(~found)
+        if len(new):
+            # in order of first appearance: a block's distinct names are in the order they appear in it
+            first = np.sort(by_hash[new])
+            numbers_new = np.empty(len(by_hash), dtype=np.int64)
+            numbers_new[first] = np.arange(self.count, self.count + len(new))
+            numbers[new] = numbers_new[by_hash[new]]
+            self._append(names[first])
+            self.hashes = np.insert(self.hashes, at[new], hashes[new])
+            self.hash_ids = np.insert(self.hash_ids, at[new], numbers[new])
+        out = np.empty(len(values), dtype=np.int64)
+        out[by_hash] = numbers
+        return out
+
+    def _append(self, names: np.ndarray) -> None:
+        end = self.count + len(names)
+        if end > len(self.all):
+            grown = np.empty(max(end, 2 * len(self.all)), dtype=object)
+            grown[: self.count] = self.all[: self.count]
+            self.all = grown
+        self.all[self.count : end] = names
+        self.count = end
+
+    def _by_dict(self, values: np.ndarray) -> np.ndarray:
+        ids, out = self.ids, np.empty(len(values), dtype=np.int64)
+        assert ids is not None
+        new = []
+        for i, name in enumerate(values.tolist()):
+            number = ids.get(name)
+            if number is None:
+                number = ids[name] = len(ids)
+                new.append(name)
+            out[i] = number
+        self._append(np.array(new, dtype=object))
         return out
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return self.count
 
     def names(self) -> np.ndarray:
-        return np.array(list(self.ids), dtype=object)
+        return self.all[: self.count].copy()
 
 
 def _grow(array: np.ndarray, size: int) -> np.ndarray:
