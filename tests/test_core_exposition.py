@@ -120,3 +120,23 @@ def test_server_answers_503_until_ready(served) -> None:
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(f"http://127.0.0.1:{server.port}/nope")
     assert info.value.code == 404
+
+
+def test_a_new_counter_series_is_held_from_its_first_publish_not_its_latest() -> None:
+    """Published again before any scrape, a new series keeps the time it was first published: it is
+    released one hold after that, whatever the publishes in between."""
+    now = [0.0]
+    exposition = Exposition(new_counter_hold_seconds=60, clock=lambda: now[0])
+
+    def publish(value: int) -> None:
+        family = counter("smmc_rows_total", "rows", ["kind"])
+        family.add(("swe",), value)
+        exposition.publish("counters", [family])
+
+    publish(5)
+    now[0] = 50.0
+    publish(7)
+    assert b'smmc_rows_total{kind="swe"} 0\n' in exposition.scrape()[1]
+    assert b'smmc_rows_total{kind="swe"} 7\n' in exposition.body()
+    now[0] = 61.0
+    assert b'smmc_rows_total{kind="swe"} 7\n' in exposition.scrape()[1]

@@ -181,6 +181,7 @@ class Exposition:
         self._families: dict[str, list[MetricFamily]] = {}
         # part -> {(counter family, series key): held}
         self._held: dict[str, dict[tuple[str, str], _Held]] = {}
+        self._pending: dict[str, float] = {}  # part -> when it was published, its held series not worked out
         self._known: dict[str, set[str]] = {}  # counter family -> series keys shown at their value
         self._body: bytes = b""
         self._shown: bytes | None = b""
@@ -191,19 +192,30 @@ class Exposition:
         real = render(families)
         now = self._clock()
         with self._lock:
-            old = self._held.get(part, {})
-            held: dict[tuple[str, str], _Held] = {}
-            for f in families:
-                if f.type != "counter":
-                    continue
-                known = self._known.get(f.name, set())
-                for key in f.series_keys():
-                    if key not in known:
-                        held[(f.name, key)] = old.get((f.name, key)) or _Held(now)
+            self._settle(part)  # the previous publish's new series keep the time they were first published
             self._families[part] = families
             self._parts[part] = real
-            self._set_held(part, held)
+            # which counter series are new is worked out when a scrape (or the next publish) needs it:
+            # `--once` and `body()` never do
+            self._pending[part] = now
+            self._shown_parts[part] = None
             self._rebuild()
+
+    def _settle(self, part: str) -> None:
+        """Work out the held series of `part`'s pending publish (see `publish`)."""
+        if part not in self._pending:
+            return
+        now = self._pending.pop(part)
+        old = self._held.get(part, {})
+        held: dict[tuple[str, str], _Held] = {}
+        for f in self._families[part]:
+            if f.type != "counter":
+                continue
+            known = self._known.get(f.name, set())
+            for key in f.series_keys():
+                if key not in known:
+                    held[(f.name, key)] = old.get((f.name, key)) or _Held(now)
+        self._set_held(part, held)
 
     def _set_held(self, part: str, held: dict[tuple[str, str], _Held]) -> None:
         if not held:
@@ -224,6 +236,7 @@ class Exposition:
     def publish_bytes(self, part: str, body: bytes) -> None:
         """A part rendered elsewhere (no counter tracking)."""
         with self._lock:
+            self._pending.pop(part, None)
             self._held.pop(part, None)
             self._families.pop(part, None)
             self._parts[part] = body
@@ -239,7 +252,8 @@ class Exposition:
         if self._shown is None:
             for part, shown in self._shown_parts.items():
                 if shown is None:
-                    self._shown_parts[part] = self._render_shown(part)
+                    held = part in self._held
+                    self._shown_parts[part] = self._render_shown(part) if held else self._parts[part]
             self._shown = b"".join(self._shown_parts[k] or b"" for k in sorted(self._shown_parts))
         return self._shown
 
@@ -247,6 +261,7 @@ class Exposition:
         """Take every counter series published so far as known: shown at its value from now on (after a
         restore, Prometheus already has these series at these values)."""
         with self._lock:
+            self._pending.clear()  # every series of those publishes is known from now on
             for families in self._families.values():
                 for f in families:
                     if f.type == "counter":
@@ -259,6 +274,8 @@ class Exposition:
         """What one scrape gets, and its version: a new counter series at 0 until a scrape has served its
         0 and the hold time has passed since it was published."""
         with self._lock:
+            for part in list(self._pending):
+                self._settle(part)
             now = self._clock()
             changed = False
             for part, held in list(self._held.items()):
