@@ -212,3 +212,46 @@ def test_names_numbered_alike_with_colliding_hashes() -> None:
             assert numbers.tolist() == [expected[n] for n in block]
         assert names.names().tolist() == list(expected)
         assert (names.ids is None) == (hash_names is None)
+
+
+class _PlainStream(read.TableStream):
+    """A stream that parses every column into strings (the SWE fold asks for dictionary columns)."""
+
+    @property
+    def dictionary_columns(self) -> frozenset[int]:
+        return frozenset()
+
+    @dictionary_columns.setter
+    def dictionary_columns(self, value: frozenset[int]) -> None:
+        pass
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dictionary_columns_fold_as_string_columns(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SWE fold reads its columns as the CSV reader's dictionary arrays; it folds exactly as from
+    string columns, also when a row with a line break in a field (an unbalanced quote) is dropped and
+    leaves values in a block's dictionary that no kept row has."""
+    path = tmp_path / "SWE_2021-10-07.csv"
+    rng = random.Random(seed)
+    table = write_swe(path, rng, rows=600)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    at = rng.randrange(100, 500)
+    fields = lines[at].split("\t")
+    # a concentrator and a meter no other row has, and a quote never closed
+    fields[0], fields[1], fields[7] = "TD-ONLY-HERE", "ONLY-HERE", '"' + fields[7]
+    lines[at] = "\t".join(fields)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert len(table) == 600
+    cat = load_catalogs()
+    for block_size in (300, 4096, 1 << 22):
+        with_dictionaries = read.read_swe(path, cat, block_size=block_size)
+        assert with_dictionaries.rejected[read.SPANNING_LINES] > 0
+        with monkeypatch.context() as m:
+            m.setattr(read, "TableStream", _PlainStream)
+            with_strings = read.read_swe(path, cat, block_size=block_size)
+        assert folded(with_dictionaries) == folded(with_strings)
+        assert with_dictionaries.meters.tolist() == with_strings.meters.tolist()
+        assert with_dictionaries.concentrators.tolist() == with_strings.concentrators.tolist()
+        assert "TD-ONLY-HERE" not in with_dictionaries.concentrators.tolist()

@@ -122,6 +122,7 @@ BLOCK_BYTES = 4 << 20
 # pyarrow parses a chunk in blocks of this size on its threads; a line longer than that (rare) makes
 # the chunk be parsed again as one block.
 _PARSE_BLOCK = 1 << 20
+_DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 
 
 class TableStream:
@@ -153,6 +154,10 @@ class TableStream:
                 )
         self.names = _unique(self.header)
         self.schema = pa.schema([(n, pa.string()) for n in self.names])
+        # columns (by position) parsed straight into dictionary arrays (codes into the block's distinct
+        # values, in order of first appearance): a fold that numbers a column's values then skips
+        # building the column's strings and hashing them again
+        self.dictionary_columns: frozenset[int] = frozenset()
         self.block_size = block_size
         self.max_examples = max_examples
         self.rows_malformed = 0
@@ -239,7 +244,10 @@ class TableStream:
                 invalid_row_handler=on_invalid,
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in self.names},
+                column_types={
+                    n: _DICTIONARY if i in self.dictionary_columns else pa.string()
+                    for i, n in enumerate(self.names)
+                },
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -256,13 +264,16 @@ def _drop_rows_spanning_lines(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, in
     A block without a line break in any value (the common case) costs one byte search per column."""
     spanning = None
     for column in batch.columns:
-        data = column.buffers()[2]
+        values = column.dictionary if pa.types.is_dictionary(column.type) else column
+        data = values.buffers()[2]
         if data is not None and data.to_pybytes().find(b"\n") >= 0:
-            hit = pc.match_substring(column, "\n")
+            hit = pc.match_substring(values, "\n")
+            if values is not column:
+                hit = pc.take(hit, column.indices)
             spanning = hit if spanning is None else pc.or_(spanning, hit)
     if spanning is None or not pc.any(spanning).as_py():
         return batch, 0
-    rows = batch.filter(spanning).to_pylist()
+    rows = batch.filter(spanning).to_pylist()  # a dictionary column gives its values
     text = ["\t".join(row.values()) for row in rows]
     lines = sum(sum(1 for line in t.splitlines() if line.strip()) for t in text)
     return batch.filter(pc.invert(spanning)), lines

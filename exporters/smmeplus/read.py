@@ -198,6 +198,8 @@ def read_swe(path, cat: Catalogs, block_size: int = BLOCK_BYTES) -> SweDay:
     """Stream an SWE file block by block into a `SweDay`: memory grows with the meters and
     concentrators it names, not with its rows."""
     stream, columns = open_stream(path, SWE, block_size)
+    encoded = ("meter", "concentrator", "type", "description", "isactive", "date")
+    stream.dictionary_columns = frozenset(columns[c] for c in encoded)
     resolve = swe_flag_resolver(cat)
     fold = stream.fold(lambda: SweFold(columns, resolve, len(cat.meter_flags)))
     rejected = _stream_rejections(stream)
@@ -248,10 +250,20 @@ def _stream_rejections(stream: TableStream) -> Counter[str]:
 
 
 def _encode(column: pa.Array) -> tuple[np.ndarray, pa.Array]:
-    """Codes and distinct values of a string column, values stripped of surrounding blanks."""
+    """Codes and distinct values of a string column (or a dictionary column, as the CSV reader makes
+    them), in order of first appearance, values stripped of surrounding blanks."""
+    if pa.types.is_dictionary(column.type):
+        codes = column.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        uniques = column.dictionary
+        if len(codes) and np.bincount(codes, minlength=len(uniques)).all():
+            return _trimmed(codes, uniques)
+        column = column.dictionary_decode()  # values of dropped rows only: encoded again, without them
     encoded = pc.dictionary_encode(column)
     codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    uniques = encoded.dictionary
+    return _trimmed(codes, encoded.dictionary)
+
+
+def _trimmed(codes: np.ndarray, uniques: pa.Array) -> tuple[np.ndarray, pa.Array]:
     stripped = pc.utf8_trim_whitespace(uniques)
     if not stripped.equals(uniques):
         again = pc.dictionary_encode(stripped)
