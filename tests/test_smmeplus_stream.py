@@ -255,3 +255,20 @@ def test_dictionary_columns_fold_as_string_columns(
         assert with_dictionaries.meters.tolist() == with_strings.meters.tolist()
         assert with_dictionaries.concentrators.tolist() == with_strings.concentrators.tolist()
         assert "TD-ONLY-HERE" not in with_dictionaries.concentrators.tolist()
+
+
+def test_a_large_counter_family_is_sorted_as_python_sorts_its_labels() -> None:
+    """Thousands of (concentrator, flag) counter series are sorted in C: the same lines, in the same
+    order, as `sorted` on the label tuples (non-ASCII names included)."""
+    rng = random.Random(5)
+    counters = fold.Counters()
+    names = ["TD-1", "TD-10", "TD-2", "Ñuñoa-3", "td-1", "TD-1 ", "Zé", "Z", "ā", "😀"]
+    counters.add(
+        "meter_events",
+        {(f"{rng.choice(names)}{i % 700}", rng.choice(["PUP", "CAPE", "AFC", "ÑF"])): i for i in range(3000)},
+    )
+    assert len(counters.meter_events) > 1000
+    family = metrics.counter_families(counters)[0]
+    expected = exposition.counter(family.name, family.help, family.labelnames)
+    expected.add_many(sorted(counters.meter_events.items()))
+    assert family.render() == expected.render()

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from exporters.core.exposition import MetricFamily, counter, gauge
 from smmc.catalogs import Catalogs, MeterFlag
@@ -266,7 +268,26 @@ def _counter_family(
     counters: Counters, field: str, name: str, help_text: str, labels: Sequence[str]
 ) -> MetricFamily:
     family = counter(name, help_text, labels)
-    family.add_many(sorted(counters.get(field).items()))
+    values = counters.get(field)
+    if len(values) < 1000 or not labels:
+        family.add_many(sorted(values.items()))
+        return family
+    # many series (per concentrator and flag): sorted by label values in C, in the order of `sorted`
+    # (UTF-8 byte order is code point order); a label tuple of the wrong length fails as in `add_many`
+    keys = list(values)
+    if any(len(k) != len(labels) for k in keys):
+        family.add_many(sorted(values.items()))
+        return family
+    columns = [np.array(c, dtype=object) for c in zip(*keys, strict=True)]
+    try:
+        table = pa.table({f"l{i}": pa.array(c, type=pa.string()) for i, c in enumerate(columns)})
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a label value that is not a string: sorted in Python
+        family.add_many(sorted(values.items()))
+        return family
+    sort_keys = [(f"l{i}", "ascending") for i in range(len(columns))]
+    order = pc.sort_indices(table, sort_keys=sort_keys).to_numpy()
+    counts = np.fromiter(values.values(), dtype=np.int64, count=len(keys))[order]
+    family.add_columns([c[order] for c in columns], counts.tolist())
     return family
 
 
