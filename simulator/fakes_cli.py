@@ -1,4 +1,4 @@
-"""`smmc fake NAME ...`: run one fake API server (opengate, jira, smmeplus).
+"""`smmc fake NAME ...`: run one fake API server (opengate, jira, smmeplus, cloudera).
 
 Each fake lives in `simulator.fake_<name>` and has its own `main(argv) -> int`.
 """
@@ -12,6 +12,7 @@ FAKES = {
     "opengate": "OpenGate North API (default port 9830)",
     "jira": "JIRA REST API (default port 9831)",
     "smmeplus": "SMMePlus integration endpoint for remote commands (default port 9832)",
+    "cloudera": "Cloudera Manager REST API: clusters, services, hosts, time series (default port 9833)",
 }
 
 

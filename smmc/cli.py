@@ -17,7 +17,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("exporter", "opengate"), "exporters.opengate.cli", "OpenGate North API exporter (port 9811)"),
     (("exporter", "cloudera"), "exporters.cloudera.cli", "Cloudera job-report exporter (port 9812)"),
     (("simulate",), "simulator.cli", "simulated utility: source files, fakes and scenarios"),
-    (("fake",), "simulator.fakes_cli", "run a fake OpenGate, JIRA or SMMePlus API server"),
+    (("fake",), "simulator.fakes_cli", "run a fake OpenGate, JIRA, SMMePlus or Cloudera Manager API server"),
     (("receiver",), "receiver.cli", "alert -> action webhook receiver (port 9820)"),
     (("rules",), "smmc.rules.cli", "generate, check and test the Prometheus rules and Alertmanager config"),
     (("dashboards",), "smmc.dashboards.cli", "generate and check the Grafana Control Room dashboards"),
