@@ -40,7 +40,18 @@ COMMANDS = {
     "recommission_meter",
     "meter_status_check",
 }
-OBJECT_LABELS = ("concentrator", "meter", "modem", "job", "flag", "category", "resourceName", "kind")
+OBJECT_LABELS = (
+    "concentrator",
+    "meter",
+    "modem",
+    "job",
+    "flag",
+    "category",
+    "resourceName",
+    "kind",
+    "host",
+    "service",
+)
 # Series Prometheus itself produces; everything else must be documented in docs/metrics.md.
 PROMETHEUS_BUILTINS = {
     "up",
