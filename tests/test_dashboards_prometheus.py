@@ -168,8 +168,31 @@ def exposition(scrape: int) -> str:
         add("cloudera_job_last_run_timestamp_seconds", 1.7e9, job=job, criticality=criticality)
         add("cloudera_job_last_success_timestamp_seconds", 1.7e9, job=job, criticality=criticality)
         add("cloudera_job_deadline_timestamp_seconds", 1.7e9, job=job)
-        add("cloudera_jobs", 1, status=status, criticality=criticality)
+    # every status and criticality, zeros included, as the exporter publishes them
+    for status, criticality in itertools.product(
+        ("ok", "failed", "late", "unknown"), ("critical", "non_critical")
+    ):
+        late_or_ok = (status, criticality) in (("late", "critical"), ("ok", "non_critical"))
+        add("cloudera_jobs", 1 if late_or_ok else 0, status=status, criticality=criticality)
     add("cloudera_report_up", 1)
+    add("cloudera_manager_up", 1)
+    for host, health in (("cdp-worker-01.enel.cl", "GOOD"), ("cdp-worker-02.enel.cl", "BAD")):
+        labels = {"cluster": "datalake-chile", "host": host}
+        for value in ("GOOD", "BAD"):
+            add("cloudera_host_health", 1 if value == health else 0, **labels, health=value)
+        add("cloudera_host_maintenance_mode", 0, **labels)
+        add("cloudera_host_cpu_usage_ratio", 0.42, **labels)
+        add("cloudera_host_memory_used_bytes", 2**37, **labels)
+        add("cloudera_host_memory_total_bytes", 2**38, **labels)
+    for service, kind, state in (("hdfs", "HDFS", "STARTED"), ("impala", "IMPALA", "STOPPED")):
+        labels = {"cluster": "datalake-chile", "service": service, "type": kind}
+        for value in ("STARTED", "STOPPED"):
+            add("cloudera_service_state", 1 if value == state else 0, **labels, state=value)
+        add("cloudera_service_health", 1, **labels, health="GOOD")
+        add("cloudera_service_maintenance_mode", 0, **labels)
+    add("cloudera_hdfs_capacity_bytes", 384 * 2**40, cluster="datalake-chile", service="hdfs")
+    add("cloudera_hdfs_used_bytes", 240 * 2**40, cluster="datalake-chile", service="hdfs")
+    add("cloudera_hdfs_non_dfs_used_bytes", 11 * 2**40, cluster="datalake-chile", service="hdfs")
     add("cloudera_report_last_success_timestamp_seconds", 1.7e9)
     add("smmc_receiver_notifications_total", scrape, receiver="actions", status="accepted")
     add("smmc_receiver_actions_total", scrape, action="jira_ticket", result="ok")

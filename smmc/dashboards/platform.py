@@ -1,9 +1,12 @@
-"""Data platform: the Cloudera ingestion jobs and the SMMePlus integration signal."""
+"""Data platform: the Cloudera ingestion jobs, the data lake's resources (Cloudera Manager) and the
+SMMePlus integration signal."""
 
 from __future__ import annotations
 
+from grafana_foundation_sdk.builders import common as common_builder
+
 from smmc.dashboards import panels as p
-from smmc.dashboards.alert_thresholds import alert_steps
+from smmc.dashboards.alert_thresholds import alert_param, alert_steps
 from smmc.dashboards.panels import Query
 
 KEY = "platform"
@@ -13,6 +16,45 @@ JOB = '{job=~"$cloudera_job",criticality=~"$criticality"}'
 DAY = 86400
 # red where SourceFileStale fires (a day plus slack), orange once a day has passed
 AGE_STEPS = alert_steps("SourceFileStale", "source_max_age_seconds", warn_from=DAY)
+# the seed's report reads failures first: a failed job red, a late one orange, never green
+STATUS_COLOURS = {"failed": "red", "late": "orange", "unknown": "purple", "ok": "green"}
+STATUS_STEPS = {
+    status: ((None, "green"), (1, colour)) if status != "ok" else ((None, "text"), (1, "green"))
+    for status, colour in STATUS_COLOURS.items()
+}
+STATUS_TEXT = p.value_text({status: (status, colour) for status, colour in STATUS_COLOURS.items()})
+# red where ClouderaStorageFilling fires, orange ten points before
+STORAGE_STEPS = alert_steps(
+    "ClouderaStorageFilling",
+    "cloudera_storage_max_ratio",
+    warn_from=alert_param("ClouderaStorageFilling", "cloudera_storage_max_ratio") - 0.1,
+)
+HEALTH_TEXT = p.value_text(
+    {
+        "GOOD": ("GOOD", "green"),
+        "CONCERNING": ("CONCERNING", "orange"),
+        "BAD": ("BAD", "red"),
+        "DISABLED": ("DISABLED", "text"),
+        "NOT_AVAILABLE": ("NOT_AVAILABLE", "purple"),
+        "HISTORY_NOT_AVAILABLE": ("HISTORY_NOT_AVAILABLE", "purple"),
+    }
+)
+STATE_TEXT = p.value_text(
+    {
+        "STARTED": ("STARTED", "green"),
+        "STOPPED": ("STOPPED", "red"),
+        **{
+            state: (state, "orange")
+            for state in ("STARTING", "STOPPING", "UNKNOWN", "HISTORY_NOT_AVAILABLE", "NA")
+        },
+    }
+)
+STORAGE_USED = "(cloudera_hdfs_used_bytes + cloudera_hdfs_non_dfs_used_bytes) / cloudera_hdfs_capacity_bytes"
+SERVICE_DOWN = 'cloudera_service_state{state="STOPPED"} or cloudera_service_health{health="BAD"}'
+
+
+def _sorted(panel, column: str, descending: bool):
+    return panel.sort_by([common_builder.TableSortByFieldState().display_name(column).desc(descending)])
 
 
 def build():
@@ -51,11 +93,16 @@ def build():
         ),
         p.stat(
             "Jobs by status",
-            "Jobs per current status: ok, failed, late (deadline passed without a "
-            "successful run) or unknown.",
-            [Query('sum by (status) (cloudera_jobs{criticality=~"$criticality"})', "{{status}}")],
+            'Jobs per current status, failures first as in the seed\'s report ("Procesos con Fallos" above '
+            '"Procesos con Éxito"): failed (red from 1), late: deadline passed without a successful run '
+            "(orange), unknown (purple), ok (green).",
+            [
+                Query(f'sum(cloudera_jobs{{status="{status}",criticality=~"$criticality"}})', status)
+                for status in STATUS_COLOURS
+            ],
             unit="short",
             steps=p.OK_ONLY,
+            series_steps=STATUS_STEPS,
             width=8,
         ),
         p.stat(
@@ -80,33 +127,7 @@ def build():
             steps=p.OK_ONLY,
             width=24,
         ),
-        p.table(
-            "Cloudera jobs",
-            "Every job with its criticality, current status, last run, last success and today's deadline.",
-            [
-                Query(f"cloudera_job_status{JOB} == 1"),
-                Query(f"max by (job) (cloudera_job_last_run_timestamp_seconds{JOB}) * 1000"),
-                Query(f"max by (job) (cloudera_job_last_success_timestamp_seconds{JOB}) * 1000"),
-                Query('max by (job) (cloudera_job_deadline_timestamp_seconds{job=~"$cloudera_job"}) * 1000'),
-            ],
-            unit="none",
-            steps=p.OK_ONLY,
-            join_by="job",
-            columns={
-                "job": "Job",
-                "criticality": "Criticality",
-                "status": "Status",
-                "Value #B": "Last run",
-                "Value #C": "Last success",
-                "Value #D": "Deadline",
-            },
-            column_units={
-                "Value #B": "dateTimeAsIso",
-                "Value #C": "dateTimeAsIso",
-                "Value #D": "dateTimeAsIso",
-            },
-            height=10,
-        ),
+        *job_tables(),
     ]
     integration = [
         p.timeseries(
@@ -136,11 +157,224 @@ def build():
     return p.dashboard(
         KEY,
         TITLE,
-        "Cloudera ingestion jobs (successful, failed or late, with criticality and last run) and the "
-        "SMMePlus integration signals.",
+        "Cloudera ingestion jobs (failed or late first, then the successful ones, with criticality and last "
+        "run), the data lake's resources from Cloudera Manager (storage, CPU, memory, host and service "
+        "health) and the SMMePlus integration signals.",
         ["platform", "cloudera"],
         variables,
-        [("Cloudera jobs", jobs), ("SMMePlus integration", integration)],
+        [
+            ("Cloudera jobs", jobs),
+            ("Data lake resources", resource_panels()),
+            ("SMMePlus integration", integration),
+        ],
         refresh="5m",
         time_from="now-7d",
     )
+
+
+def _job_table(title: str, description: str, statuses: str, sort_column: str, descending: bool):
+    selector = f'{{job=~"$cloudera_job",criticality=~"$criticality",status=~"{statuses}"}}'
+    job = 'job=~"$cloudera_job",criticality=~"$criticality"'
+    return _sorted(
+        p.table(
+            title,
+            description,
+            [
+                Query(f"cloudera_job_status{selector} == 1"),
+                Query(f"max by (job) (cloudera_job_last_run_timestamp_seconds{{{job}}}) * 1000"),
+                Query(f"max by (job) (cloudera_job_last_success_timestamp_seconds{{{job}}}) * 1000"),
+                Query('max by (job) (cloudera_job_deadline_timestamp_seconds{job=~"$cloudera_job"}) * 1000'),
+            ],
+            unit="none",
+            steps=p.OK_ONLY,
+            join_by="job",
+            columns={
+                "job": "Job",
+                "criticality": "Criticality",
+                "status": "Status",
+                "Value #B": "Last run",
+                "Value #C": "Last success",
+                "Value #D": "Deadline",
+            },
+            column_units={
+                "Value #B": "dateTimeAsIso",
+                "Value #C": "dateTimeAsIso",
+                "Value #D": "dateTimeAsIso",
+            },
+            column_mappings={"status": STATUS_TEXT},
+            extra=[{"id": "filterByValue", "options": _non_empty("status")}],
+            height=8,
+        ),
+        sort_column,
+        descending,
+    )
+
+
+def _non_empty(field: str) -> dict:
+    """Keep only the rows where `field` has a value: the outer join brings in every job's timestamps."""
+    return {
+        "filters": [{"fieldName": field, "config": {"id": "isNotNull", "options": {}}}],
+        "type": "include",
+        "match": "all",
+    }
+
+
+def job_tables() -> list:
+    """The seed's two lists, failures first; critical failures at the top."""
+    return [
+        _job_table(
+            "Procesos con Fallos: failed or late jobs",
+            "Jobs whose current status is failed, late (deadline passed without a successful run, or "
+            '"Retraso en ejecucion") or unknown, critical ones first. A critical one is a ticket to the '
+            "data-platform support.",
+            "failed|late|unknown",
+            "Criticality",
+            False,
+        ),
+        _job_table(
+            "Procesos con Éxito: jobs ok",
+            "Jobs whose current cycle ran successfully, newest run first.",
+            "ok",
+            "Last run",
+            True,
+        ),
+    ]
+
+
+def resource_panels() -> list:
+    """The data lake's resources as Cloudera Manager reports them (the exporter's --cm-url)."""
+    return [
+        p.stat(
+            "HDFS storage used",
+            "HDFS data plus other data on the DataNodes' volumes over the configured HDFS capacity, per "
+            "cluster; red where ClouderaStorageFilling fires.",
+            [Query(f"max by (cluster) ({STORAGE_USED})", "{{cluster}}")],
+            unit="percentunit",
+            steps=STORAGE_STEPS,
+            width=6,
+        ),
+        p.stat(
+            "Hosts in BAD health",
+            "Data-lake hosts Cloudera Manager rates BAD (ClouderaHostBadHealth after 15 minutes).",
+            [Query('sum(cloudera_host_health{health="BAD"})')],
+            unit="short",
+            steps=p.ANY_IS_BAD,
+            width=6,
+        ),
+        p.stat(
+            "Services down",
+            "Data-lake services stopped or in BAD health (ClouderaServiceDown after 10 minutes).",
+            [Query(f"sum(max by (cluster, service) ({SERVICE_DOWN}))")],
+            unit="short",
+            steps=p.ANY_IS_BAD,
+            width=6,
+        ),
+        p.stat(
+            "Cloudera Manager",
+            "Whether the last poll of Cloudera Manager's REST API succeeded (the resource panels show its "
+            "last good data otherwise).",
+            [Query("min(cloudera_manager_up)")],
+            unit="none",
+            steps=p.UP_DOWN,
+            width=6,
+            mappings=[p.value_text({"1": ("read", "green"), "0": ("failing", "red")})],
+        ),
+        p.timeseries(
+            "HDFS storage",
+            "Configured HDFS capacity, bytes used by HDFS and by other data on the DataNodes' volumes.",
+            [
+                Query("sum by (cluster) (cloudera_hdfs_capacity_bytes)", "capacity ({{cluster}})"),
+                Query("sum by (cluster) (cloudera_hdfs_used_bytes)", "HDFS used ({{cluster}})"),
+                Query("sum by (cluster) (cloudera_hdfs_non_dfs_used_bytes)", "non-HDFS used ({{cluster}})"),
+            ],
+            unit="bytes",
+            steps=p.OK_ONLY,
+            width=8,
+        ),
+        p.timeseries(
+            "CPU by host",
+            "CPU in use on each data-lake host (Cloudera Manager's cpu_percent); the night's ingestion "
+            "shows on the workers.",
+            [Query("cloudera_host_cpu_usage_ratio", "{{host}}")],
+            unit="percentunit",
+            steps=((None, "green"), (0.8, "orange"), (0.95, "red")),
+            width=8,
+        ),
+        p.timeseries(
+            "Memory by host",
+            "Physical memory in use over the host's memory.",
+            [Query("cloudera_host_memory_used_bytes / cloudera_host_memory_total_bytes", "{{host}}")],
+            unit="percentunit",
+            steps=((None, "green"), (0.85, "orange"), (0.95, "red")),
+            width=8,
+        ),
+        _sorted(
+            p.table(
+                "Data lake hosts",
+                "Every host with Cloudera Manager's health, maintenance mode, CPU and memory; worst "
+                "health first.",
+                [
+                    Query("cloudera_host_health == 1"),
+                    Query("max by (host) (cloudera_host_cpu_usage_ratio)"),
+                    Query(
+                        "max by (host) (cloudera_host_memory_used_bytes / cloudera_host_memory_total_bytes)"
+                    ),
+                    Query("max by (host) (cloudera_host_memory_total_bytes)"),
+                    Query("max by (host) (cloudera_host_maintenance_mode)"),
+                ],
+                unit="none",
+                steps=p.OK_ONLY,
+                join_by="host",
+                columns={
+                    "host": "Host",
+                    "cluster": "Cluster",
+                    "health": "Health",
+                    "Value #B": "CPU",
+                    "Value #C": "Memory used",
+                    "Value #D": "Memory",
+                    "Value #E": "Maintenance",
+                },
+                column_units={"Value #B": "percentunit", "Value #C": "percentunit", "Value #D": "bytes"},
+                column_mappings={
+                    "health": HEALTH_TEXT,
+                    "Value #E": p.value_text({"1": ("yes", "blue"), "0": ("no", "text")}),
+                },
+                width=12,
+                height=9,
+            ),
+            "Health",
+            False,
+        ),
+        _sorted(
+            p.table(
+                "Data lake services",
+                "Every service with its state, health and maintenance mode (stopped or BAD: "
+                "ClouderaServiceDown).",
+                [
+                    Query("cloudera_service_state == 1"),
+                    Query("max by (service, health) (cloudera_service_health == 1)"),
+                    Query("max by (service) (cloudera_service_maintenance_mode)"),
+                ],
+                unit="none",
+                steps=p.OK_ONLY,
+                join_by="service",
+                columns={
+                    "service": "Service",
+                    "type": "Type",
+                    "cluster": "Cluster",
+                    "state": "State",
+                    "health": "Health",
+                    "Value #C": "Maintenance",
+                },
+                column_mappings={
+                    "state": STATE_TEXT,
+                    "health": HEALTH_TEXT,
+                    "Value #C": p.value_text({"1": ("yes", "blue"), "0": ("no", "text")}),
+                },
+                width=12,
+                height=9,
+            ),
+            "State",
+            True,
+        ),
+    ]

@@ -44,7 +44,7 @@ from .sources import Source, SourcePaths
 STATE_FILE = "stack.json"
 # the env file's variables a child process gets; the stack's own secrets go to files (ensure_secret)
 PASSED_ENV = ("SMMC_",)
-NOT_PASSED_ENV = frozenset({"SMMC_RECEIVER_TOKEN"})
+NOT_PASSED_ENV = frozenset({"SMMC_RECEIVER_TOKEN", "SMMC_CLOUDERA_CM_PASSWORD"})
 
 
 @dataclass(frozen=True)
@@ -199,12 +199,23 @@ class LocalStack:
         self.spawn_smmc(
             "fake-opengate", fake_og, env={"OPENGATE_API_KEY": self.secrets["opengate_api_key"].value}
         )
+        fake_cm = [
+            "fake",
+            "cloudera",
+            "--listen",
+            self.services["fake-cloudera"].address,
+            "--user",
+            "monitor",
+        ]
+        fake_cm += ["--password-file", str(self.secrets["cloudera_cm_password"].path)]
+        self.spawn_smmc("fake-cloudera", fake_cm)
         self._start_exporters(paths)
         self._start_receiver()
         for name in (
             "fake-jira",
             "fake-smmeplus",
             "fake-opengate",
+            "fake-cloudera",
             "smmeplus",
             "opengate",
             "cloudera",
@@ -223,6 +234,7 @@ class LocalStack:
             ("receiver-token", "SMMC_RECEIVER_TOKEN", "receiver webhook token"),
             ("opengate_api_key", "OPENGATE_API_KEY", "OpenGate API key"),
             ("grafana_admin_password", "GRAFANA_ADMIN_PASSWORD", "Grafana admin password (user admin)"),
+            ("cloudera_cm_password", "SMMC_CLOUDERA_CM_PASSWORD", "Cloudera Manager API password"),
         ):
             self.secrets[name] = ensure_secret(directory, name, self.env.get(variable), what)
 
@@ -270,6 +282,11 @@ class LocalStack:
         cloudera += ["--interval", t.poll_interval]
         if paths.schedule is not None:
             cloudera += ["--schedule", str(paths.schedule)]
+        # the data lake's resources: the env file's Cloudera Manager, else the fake
+        cloudera += ["--cm-url", self.env.get("SMMC_CLOUDERA_CM_URL") or s["fake-cloudera"].url]
+        cloudera += ["--cm-user", self.env.get("SMMC_CLOUDERA_CM_USER") or "monitor"]
+        cloudera += ["--cm-password-file", str(self.secrets["cloudera_cm_password"].path)]
+        cloudera += ["--cm-interval", t.poll_interval]
         self.spawn_smmc("cloudera", cloudera, hold)
 
     def _start_receiver(self) -> None:

@@ -41,6 +41,13 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("fake-opengate", 9830, "/_fake/stats", "fake OpenGate North API"),
     ServiceSpec("fake-jira", 9831, "/_fake/issues", "fake JIRA (/_fake/issues)"),
     ServiceSpec("fake-smmeplus", 9832, "/_fake/commands", "fake SMMePlus integration (/_fake/commands)"),
+    ServiceSpec(
+        "fake-cloudera",
+        9833,
+        "/_fake/stats",
+        "fake Cloudera Manager API (the data lake's resources)",
+        "monitor / the Cloudera Manager password",
+    ),
 )
 SPECS = {s.name: s for s in SERVICES}
 # the scrape jobs of prometheus/prometheus.yml and the service each one scrapes
