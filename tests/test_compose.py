@@ -83,6 +83,7 @@ def test_python_services_share_one_image_built_from_the_dockerfile(compose: dict
         "fake-opengate",
         "fake-jira",
         "fake-smmeplus",
+        "fake-cloudera",
         "smmeplus-exporter",
         "opengate-exporter",
         "cloudera-exporter",
