@@ -52,6 +52,7 @@ FAULT_MODES = ("none", "unauthorized", "forbidden", "rate_limit", "server_error"
 DEVICE_FIELDS = {
     "unified_presence", "presence_source", "presence_date", "ip_presence", "rtt_ms", "sent_bytes",
     "received_bytes", "traffic_date", "signal_dbm", "admin_state", "latitude", "longitude",
+    "month_sent_bytes", "month_received_bytes", "sessions_started",
 }  # fmt: skip
 
 
@@ -129,6 +130,9 @@ def device_document(
                         "traffic": {
                             "sentBytes": _cur(device.get("sent_bytes"), date=traffic_date),
                             "receivedBytes": _cur(device.get("received_bytes"), date=traffic_date),
+                            "monthSentBytes": _cur(device.get("month_sent_bytes"), date=traffic_date),
+                            "monthReceivedBytes": _cur(device.get("month_received_bytes"), date=traffic_date),
+                            "startedSessions": _cur(device.get("sessions_started"), date=traffic_date),
                         },
                         "mobile": {
                             "signalStrength": _cur(device.get("signal_dbm")),
@@ -177,7 +181,7 @@ def alarm_document(alarm: dict[str, Any], org: str, channel: str) -> dict[str, A
         "description": alarm.get("description"),
         "organization": org,
         "channel": channel,
-        "resourceType": "entity.device",
+        "resourceType": alarm.get("resource_type", "entity.device"),
         "entityIdentifier": alarm.get("entity"),
         "subEntityIdentifier": alarm.get("sub_entity"),
         "openingDate": alarm.get("opening_date"),
@@ -209,7 +213,7 @@ class FakeOpenGate:
         self.channel = fleet.get("channel", fleets.DEFAULT_CHANNEL)
         self.devices = {d["id"]: dict(d) for d in fleet["devices"]}
         self.sims = {s["id"]: dict(s) for s in fleet["sims"]}
-        self.alarms = {a["identifier"]: dict(a) for a in fleet["alarms"]}
+        self.alarms = {a["identifier"]: dict(a) for a in [*fleet["alarms"], *fleet.get("sim_alarms", [])]}
         self.lock = threading.Lock()
         self.version = 0
         self.fault: dict[str, Any] = {"mode": "none"}

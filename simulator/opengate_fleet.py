@@ -11,15 +11,25 @@ Fleet JSON (format `smmc-opengate-fleet/1`):
   {"format", "organization", "channel", "reference_time",
    "devices": [{"id", "admin_state", "latitude", "longitude", "unified_presence", "presence_source",
                 "presence_date", "ip_presence" (OK|NOK|null), "rtt_ms" (int|null), "sent_bytes",
-                "received_bytes", "traffic_date", "signal_dbm", "imei", "ip", "sim"}],
+                "received_bytes", "traffic_date", "month_sent_bytes", "month_received_bytes",
+                "sessions_started", "signal_dbm", "imei", "ip", "sim"}],
    "sims": [{"id", "iccid", "imsi", "msisdn", "state", "device" (id|null)}],
    "alarms": [{"identifier", "name", "rule", "severity", "priority", "status", "entity", "sub_entity",
-               "description", "opening_date", "closure_date" (null when not closed)}]}
+               "description", "opening_date", "closure_date" (null when not closed)}],
+   "sim_alarms": [the same fields; `entity` is the SIM (subscription) id]}
+
+The month's traffic (`month_*_bytes`: the day's traffic times the days of the month so far, give or take
+15 %) and the day's started data sessions (mostly one a router, as the seed's 3711 sessions for 3046
+routers suggest) are derived from each router's id, not drawn from the generator's random stream, so
+they leave every other generated value as it was. SIM alarms (the seed's "Listado de alarmas simcard",
+rule `imeiChangeDetected`: the SIM seen in another device) exist in generated fleets only, one per 400
+routers and at least one.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import random
@@ -45,6 +55,10 @@ SEED_CLOSED = 12
 RULES = {
     TRAFFIC_RULE: ("URGENT", "HIGH", "maxTraffic", "Daily traffic above the contracted maximum"),
     PRESENCE_RULE: ("INFORMATIVE", "LOW", "presenceUnreachable", "No presence within the threshold"),
+}
+SIM_ALARM_RULE = "imeiChangeDetected"
+SIM_RULES = {
+    SIM_ALARM_RULE: ("URGENT", "HIGH", "imeiChange", "The SIM was seen in a device with another IMEI")
 }
 SENT_SHARE = 1.10 / 2.55  # the seed's Summarized Accounting: sent 1.10 Gb of 2.55 Gb per day
 
@@ -220,6 +234,50 @@ class _Ids:
         return self.unique(lambda: f"569{self.rng.randrange(10**8):08d}")
 
 
+def _unit(*parts: object) -> float:
+    """A number in [0, 1) derived from the parts (not from the generator's random stream)."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:6], "big") / 2**48
+
+
+def _accounting(ident: str, sent: int | None, received: int | None, ref: datetime, present: bool) -> dict:
+    """The month's traffic so far and the day's started sessions of one router."""
+    if sent is None or received is None:
+        return {"month_sent_bytes": None, "month_received_bytes": None, "sessions_started": None}
+    factor = ref.day * (0.85 + 0.3 * _unit(ident, "month"))
+    u = _unit(ident, "sessions")
+    return {
+        "month_sent_bytes": round(sent * factor),
+        "month_received_bytes": round(received * factor),
+        "sessions_started": 0 if not present else 1 if u < 0.8 else 2 if u < 0.98 else 3,
+    }
+
+
+def _sim_alarms(sims: list[dict[str, Any]], ref: datetime, count: int) -> list[dict[str, Any]]:
+    fitted = sorted((s for s in sims if s.get("device")), key=lambda s: _unit(s["id"], "sim-alarm"))
+    severity, priority, name, description = SIM_RULES[SIM_ALARM_RULE]
+    out = []
+    for sim in fitted[:count]:
+        opened = ref - timedelta(hours=1 + 71 * _unit(sim["id"], "opened"))
+        out.append(
+            {
+                "identifier": str(uuid.uuid5(uuid.NAMESPACE_URL, f"sim-alarm:{sim['id']}")),
+                "name": name,
+                "rule": SIM_ALARM_RULE,
+                "severity": severity,
+                "priority": priority,
+                "status": "OPEN",
+                "entity": sim["id"],
+                "sub_entity": sim.get("device"),
+                "resource_type": "entity.subscription",
+                "description": description,
+                "opening_date": iso(opened),
+                "closure_date": None,
+            }
+        )
+    return sorted(out, key=lambda a: a["opening_date"], reverse=True)
+
+
 def _sim(msisdn: str, state: str, device: str | None) -> dict[str, Any]:
     return {
         "id": msisdn,
@@ -245,6 +303,7 @@ def _generated_device(
         presence_date = ref - timedelta(seconds=rng.uniform(5, 300))
     total = int(rng.lognormvariate(math.log(5e6), 1.0))
     sent = round(total * SENT_SHARE)
+    accounting = _accounting(ident, sent, total - sent, ref, reachable != "none")
     return {
         "id": ident,
         "admin_state": "ACTIVE",
@@ -258,6 +317,7 @@ def _generated_device(
         "sent_bytes": sent,
         "received_bytes": total - sent,
         "traffic_date": iso(ref - timedelta(seconds=rng.uniform(0, 900))),
+        **accounting,
         "signal_dbm": rng.randint(-105, -55),
         "imei": f"35187300{rng.randrange(10**7):07d}",
         "ip": f"10.{rng.randint(116, 119)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
@@ -283,6 +343,13 @@ def _seed_device(row: tuple[Any, ...]) -> dict[str, Any]:
         "sent_bytes": sent,
         "received_bytes": None if total is None else total - sent,
         "traffic_date": None if total is None else date,
+        **_accounting(
+            modem,
+            sent,
+            None if total is None else total - sent,
+            parse_iso(REFERENCE_TIME),
+            ip_presence == "OK",
+        ),
         "signal_dbm": signal,
         "imei": f"35187300{int(msisdn) % 10**7:07d}",
         "ip": ip,
@@ -408,6 +475,7 @@ def generate(
         "devices": devices,
         "sims": sims,
         "alarms": alarm_list,
+        "sim_alarms": [] if fixture else _sim_alarms(sims, ref, max(1, round(modems / 400)) if modems else 0),
     }
 
 
@@ -452,7 +520,7 @@ def rebase(fleet: dict[str, Any], new_reference: datetime) -> dict[str, Any]:
     for device in out["devices"]:
         device["presence_date"] = moved(device.get("presence_date"))
         device["traffic_date"] = moved(device.get("traffic_date"))
-    for alarm in out["alarms"]:
+    for alarm in [*out["alarms"], *out.get("sim_alarms", [])]:
         alarm["opening_date"] = moved(alarm.get("opening_date"))
         alarm["closure_date"] = moved(alarm.get("closure_date"))
     out["reference_time"] = iso(new_reference)

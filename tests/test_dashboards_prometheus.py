@@ -134,6 +134,10 @@ def exposition(scrape: int) -> str:
         add("opengate_modem_daily_sent_bytes", 1048576, modem=modem)
         add("opengate_modem_daily_received_bytes", 524288, modem=modem)
         add("opengate_modem_signal_strength_dbm", -71, modem=modem)
+        add("opengate_modem_monthly_sent_bytes", 6 * 1048576, modem=modem)
+        add("opengate_modem_monthly_received_bytes", 6 * 524288, modem=modem)
+        add("opengate_modem_daily_sessions_started", 1, modem=modem)
+        add("opengate_modem_address_info", 1, modem=modem, ip="10.117.13.188", apn="m2m.enel.cl")
         add(
             "opengate_modem_sim_state",
             1,
@@ -155,6 +159,21 @@ def exposition(scrape: int) -> str:
     add("opengate_sims", 752, state="READY", billable="false")
     add("opengate_alarms", 1, rule="maxTrafficBytesReached", severity="URGENT", status="OPEN")
     add("opengate_alarm_open", 1, modem="MODEM-0002", rule="maxTrafficBytesReached", severity="URGENT")
+    add(
+        "opengate_alarm_open_since_timestamp_seconds",
+        1.7e9,
+        modem="MODEM-0002",
+        rule="maxTrafficBytesReached",
+        severity="URGENT",
+    )
+    add("opengate_sim_alarms", 1, rule="imeiChangeDetected", severity="URGENT", status="OPEN")
+    add(
+        "opengate_sim_alarm_open_since_timestamp_seconds",
+        1.7e9,
+        sim="56958111706",
+        rule="imeiChangeDetected",
+        severity="URGENT",
+    )
     add("rule_severity:opengate_alarm_open:count", 1, rule="maxTrafficBytesReached", severity="URGENT")
     add("opengate_up", 1)
     add("opengate_last_success_timestamp_seconds", 1.7e9)

@@ -422,3 +422,38 @@ def test_cli_refuses_to_start_without_a_key(capsys, monkeypatch):
     monkeypatch.delenv("OPENGATE_API_KEY", raising=False)
     assert main(["--url", "http://127.0.0.1:9", "--organization", ORG]) == 2
     assert "OPENGATE_API_KEY" in capsys.readouterr().err
+
+
+def test_accounting_address_and_alarm_ages_of_the_seed_nine(nine):
+    """The seed's "Summarized Accounting" (month totals, started sessions), the per-SIM table's IP and the
+    open alarms' opening dates, as the fake's fleet has them."""
+    m = nine.cycle()
+    fleet = {d["id"]: d for d in fleets.generate(fixture="seed-nine")["devices"]}
+    for name, field in (
+        ("opengate_modem_monthly_sent_bytes", "month_sent_bytes"),
+        ("opengate_modem_monthly_received_bytes", "month_received_bytes"),
+        ("opengate_modem_daily_sessions_started", "sessions_started"),
+    ):
+        expected = {modem: float(d[field]) for modem, d in fleet.items() if d[field] is not None}
+        assert by_modem(m, name) == expected, name
+    # the month so far (the 6th of October) is about six days of the day's traffic
+    ratio = by_modem(m, "opengate_modem_monthly_sent_bytes")["18CEC50610058302"] / by_modem(
+        m, "opengate_modem_daily_sent_bytes"
+    )["18CEC50610058302"]
+    assert 6 * 0.85 <= ratio <= 6 * 1.15
+    assert "16CEC50610040344" not in by_modem(m, "opengate_modem_monthly_sent_bytes")  # no traffic shown
+    addresses = {dict(k)["modem"]: (dict(k)["ip"], dict(k)["apn"]) for k in m["opengate_modem_address_info"]}
+    assert addresses["17CEC50610051720"] == ("10.117.13.188", "m2m.enel.cl")
+    assert (
+        value(
+            m,
+            "opengate_alarm_open_since_timestamp_seconds",
+            modem="18CEC50610058301",
+            rule="presenceUnreachableThresHold",
+            severity="INFORMATIVE",
+        )
+        == fleets.parse_iso("2021-10-06T23:02:02.000Z").timestamp()
+    )
+    assert len(m["opengate_alarm_open_since_timestamp_seconds"]) == 9
+    # the fixture has no SIM alarms: the family is there, empty
+    assert "opengate_sim_alarm_open_since_timestamp_seconds" not in m

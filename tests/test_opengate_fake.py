@@ -4,6 +4,7 @@ and its fidelity to a client nobody here wrote (PyPI `opengate-data`)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -294,7 +295,16 @@ def test_opengate_data_library_sees_the_same_devices_and_alarms_as_the_exporter(
         alarms = json.loads(
             client.new_alarm_search_builder().with_filter(alarm_flt).with_format("dict").build_execute()
         )["alarms"]
-        ogd_open = {(a["entityIdentifier"], a["rule"], a["severity"]) for a in alarms}
+        ogd_open = {
+            (a["entityIdentifier"], a["rule"], a["severity"])
+            for a in alarms
+            if a["resourceType"] == "entity.device"
+        }
+        ogd_sim_open = {
+            (a["entityIdentifier"], a["rule"], a["severity"], a["openingDate"])
+            for a in alarms
+            if a["resourceType"] == "entity.subscription"
+        }
         # pandas format and an explicit single page also work against the fake
         frame = client.new_entities_search_builder().with_filter(flt).with_format("pandas").build().execute()
         assert len(frame) == 25
@@ -333,3 +343,9 @@ def test_opengate_data_library_sees_the_same_devices_and_alarms_as_the_exporter(
         (dict(k)["modem"], dict(k)["rule"], dict(k)["severity"]) for k in parsed["opengate_alarm_open"]
     }
     assert exporter_open == ogd_open and len(ogd_open) > 0
+    # the SIM alarms (the seed's "Listado de alarmas simcard") with their opening dates
+    exporter_sim_open = {
+        (dict(k)["sim"], dict(k)["rule"], dict(k)["severity"], fleets.iso(datetime.fromtimestamp(v, UTC)))
+        for k, v in parsed["opengate_sim_alarm_open_since_timestamp_seconds"].items()
+    }
+    assert exporter_sim_open == ogd_sim_open and len(ogd_sim_open) == 1

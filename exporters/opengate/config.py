@@ -27,6 +27,10 @@ _DEVICE_KEYS = (
     "rtt",
     "sent_bytes",
     "received_bytes",
+    "month_sent_bytes",
+    "month_received_bytes",
+    "sessions_started",
+    "address",
     "signal_strength",
     "iccid",
     "imsi",
@@ -55,6 +59,7 @@ class Datastreams:
     rtt_unit_seconds: float
     billable_states: frozenset[str]
     closed_alarms_within: float
+    sim_alarm_resource_type: str = "entity.subscription"
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -108,4 +113,5 @@ def load_datastreams(site_file: str | Path | None = None) -> Datastreams:
         rtt_unit_seconds=durations.UNIT_SECONDS[unit],
         billable_states=frozenset(billable),
         closed_alarms_within=parse_duration(data.get("alarms", {}).get("closed_within", "7d")),
+        sim_alarm_resource_type=str(data.get("alarms", {}).get("sim_resource_type", "entity.subscription")),
     )

@@ -71,6 +71,11 @@ class Modem:
     sent_bytes: float | None
     received_bytes: float | None
     traffic_timestamp: float | None
+    month_sent_bytes: float | None
+    month_received_bytes: float | None
+    sessions_started: float | None
+    ip: str
+    apn: str
     signal_dbm: float | None
     iccid: str
     imsi: str
@@ -91,6 +96,10 @@ class FleetState:
     sims: Counter[str] = field(default_factory=Counter)
     alarms: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     open_alarms: set[tuple[str, str, str]] = field(default_factory=set)
+    # (entity, rule, severity) -> opening date of its oldest alarm not closed
+    open_since: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    sim_alarms: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    sim_open_since: dict[tuple[str, str, str], float] = field(default_factory=dict)
     rejected: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
@@ -124,6 +133,16 @@ def _coordinates(location: Any) -> tuple[str, str]:
         return "", ""
 
 
+def _address(raw: Any, state: FleetState) -> tuple[str, str]:
+    """OpenGate's address object `{type, value, apn}` -> (ip, apn); ("", "") when absent or unreadable."""
+    if raw is None:
+        return "", ""
+    if not isinstance(raw, dict) or not isinstance(raw.get("value"), str):
+        state.rejected[("device", "invalid_value")] += 1
+        return "", ""
+    return raw["value"], _text(raw.get("apn"))
+
+
 def fold_device(doc: dict[str, Any], ds: Datastreams, state: FleetState) -> Modem | None:
     d = ds.devices
     ident = value(doc, d["identifier"])
@@ -140,6 +159,7 @@ def fold_device(doc: dict[str, Any], ds: Datastreams, state: FleetState) -> Mode
     sent_env = current(doc, d["sent_bytes"]) or {}
     received_env = current(doc, d["received_bytes"]) or {}
     latitude, longitude = _coordinates(value(doc, d["location"]))
+    ip, apn = _address(value(doc, d["address"]), state)
     sim_state = value(doc, d["sim_state"])
     if sim_state is not None and (not isinstance(sim_state, str) or not sim_state):
         state.rejected[("device", "invalid_value")] += 1
@@ -154,6 +174,11 @@ def fold_device(doc: dict[str, Any], ds: Datastreams, state: FleetState) -> Mode
         sent_bytes=_number(sent_env.get("value"), state, "device"),
         received_bytes=_number(received_env.get("value"), state, "device"),
         traffic_timestamp=parse_time(sent_env.get("date") or received_env.get("date")),
+        month_sent_bytes=_number(value(doc, d["month_sent_bytes"]), state, "device"),
+        month_received_bytes=_number(value(doc, d["month_received_bytes"]), state, "device"),
+        sessions_started=_number(value(doc, d["sessions_started"]), state, "device"),
+        ip=ip,
+        apn=apn,
         signal_dbm=_number(value(doc, d["signal_strength"]), state, "device"),
         iccid=_text(value(doc, d["iccid"])),
         imsi=_text(value(doc, d["imsi"])),
@@ -193,8 +218,18 @@ def fold(
         if not all(isinstance(v, str) and v for v in (rule, severity, status)):
             state.rejected[("alarm", "missing_field")] += 1
             continue
-        state.alarms[(rule, severity, status)] += 1
         entity = alarm.get("entityIdentifier")
-        if status != CLOSED and isinstance(entity, str) and entity:
-            state.open_alarms.add((entity, rule, severity))
+        is_sim = alarm.get("resourceType") == ds.sim_alarm_resource_type
+        (state.sim_alarms if is_sim else state.alarms)[(rule, severity, status)] += 1
+        if status == CLOSED or not isinstance(entity, str) or not entity:
+            continue
+        key = (entity, rule, severity)
+        if not is_sim:
+            state.open_alarms.add(key)
+        opened = parse_time(alarm.get("openingDate"))
+        if opened is None:
+            state.rejected[("alarm", "invalid_value")] += 1
+            continue
+        since = state.sim_open_since if is_sim else state.open_since
+        since[key] = min(since.get(key, opened), opened)
     return state

@@ -52,6 +52,26 @@ def data_families(state: FleetState, billable_states: frozenset[str]) -> list[Me
         "When the modem's traffic accounting was last updated (the datastream's _current.date).",
         m,
     )
+    month_sent = gauge(
+        "opengate_modem_monthly_sent_bytes",
+        "Bytes the modem's SIM sent in the current accounting month so far (resets each month).",
+        m,
+    )
+    month_received = gauge(
+        "opengate_modem_monthly_received_bytes",
+        "Bytes the modem's SIM received in the current accounting month so far (resets each month).",
+        m,
+    )
+    sessions = gauge(
+        "opengate_modem_daily_sessions_started",
+        "Data sessions the modem's SIM started in the current accounting day (resets each day).",
+        m,
+    )
+    address = gauge(
+        "opengate_modem_address_info",
+        "The IP address and APN of the modem's data session; always 1.",
+        ("modem", "ip", "apn"),
+    )
     signal = gauge("opengate_modem_signal_strength_dbm", "Mobile signal strength of the modem, in dBm.", m)
     info = gauge(
         "opengate_modem_info",
@@ -70,6 +90,8 @@ def data_families(state: FleetState, billable_states: frozenset[str]) -> list[Me
         info.add((modem.id, *identity), 1)
         if modem.sim_state is not None:
             sim_state.add((modem.id, modem.sim_state), 1)
+        if modem.ip:
+            address.add((modem.id, modem.ip, modem.apn), 1)
         if modem.present is not None:
             present.add(labels, modem.present)
             presence_info.add((modem.id, modem.unified_presence, modem.presence_source or ""), 1)
@@ -80,6 +102,9 @@ def data_families(state: FleetState, billable_states: frozenset[str]) -> list[Me
             (sent, modem.sent_bytes),
             (received, modem.received_bytes),
             (traffic_ts, modem.traffic_timestamp),
+            (month_sent, modem.month_sent_bytes),
+            (month_received, modem.month_received_bytes),
+            (sessions, modem.sessions_started),
             (signal, modem.signal_dbm),
         ):
             if sample is not None:
@@ -106,6 +131,25 @@ def data_families(state: FleetState, billable_states: frozenset[str]) -> list[Me
     )
     for key in sorted(state.open_alarms):
         open_alarm.add(key, 1)
+    open_since = gauge(
+        "opengate_alarm_open_since_timestamp_seconds",
+        "Opening date of the modem's oldest alarm of that rule and severity not yet closed (its age).",
+        ("modem", "rule", "severity"),
+    )
+    open_since.add_many(sorted(state.open_since.items()))
+    sim_alarms = gauge(
+        "opengate_sim_alarms",
+        "OpenGate SIM (subscription) alarms by rule, severity and status (closed ones within the window).",
+        ("rule", "severity", "status"),
+    )
+    sim_alarms.add_many(sorted(state.sim_alarms.items()))
+    sim_open_since = gauge(
+        "opengate_sim_alarm_open_since_timestamp_seconds",
+        "Opening date of the SIM's oldest alarm of that rule and severity not yet closed; `sim` is the "
+        "subscription identifier.",
+        ("sim", "rule", "severity"),
+    )
+    sim_open_since.add_many(sorted(state.sim_open_since.items()))
     modems = gauge("opengate_modems", "Modems (router devices) seen in the last good poll.")
     modems.add((), len(state.modems))
     rejected = gauge(
@@ -124,12 +168,19 @@ def data_families(state: FleetState, billable_states: frozenset[str]) -> list[Me
         sent,
         received,
         traffic_ts,
+        month_sent,
+        month_received,
+        sessions,
+        address,
         signal,
         info,
         sim_state,
         sims,
         alarms,
         open_alarm,
+        open_since,
+        sim_alarms,
+        sim_open_since,
         modems,
         rejected,
     ]

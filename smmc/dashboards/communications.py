@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from grafana_foundation_sdk.builders import common as common_builder
+
 from smmc.dashboards import panels as p
 from smmc.dashboards.alert_thresholds import alert_steps
 from smmc.dashboards.panels import Query
@@ -346,6 +348,201 @@ def build():
             ("Traffic", traffic, True),
             ("SIMs and alarms", sims_and_alarms, True),
             ("Routers (OpenGate view)", routers, True),
+            ("Traffic accounting", accounting_panels(), True),
+            ("SIM cards", sim_panels(), True),
+            ("Alarm lists", alarm_panels(), True),
         ],
         refresh="1m",
     )
+
+
+MONTH_SENT = f"opengate_modem_monthly_sent_bytes{MODEM}"
+MONTH_RECEIVED = f"opengate_modem_monthly_received_bytes{MODEM}"
+SESSIONS = f"opengate_modem_daily_sessions_started{MODEM}"
+ALARM_FILTER = '{modem=~"$modem",severity=~"$severity"}'
+AGE_STEPS = ((None, "green"), (86400, "orange"), (3 * 86400, "red"))
+
+
+def accounting_panels() -> list:
+    """The seed's "Summarized Accounting" and "SIM Traffic Accounting"."""
+    return [
+        p.stat(
+            "Sent",
+            "Bytes the selected routers sent today and so far this month (OpenGate's per-day and per-month "
+            "traffic datastreams).",
+            [Query(f"sum({SENT})", "Sent / Day"), Query(f"sum({MONTH_SENT})", "Sent / Month")],
+            unit="bytes",
+            steps=p.OK_ONLY,
+            width=6,
+        ),
+        p.stat(
+            "Received",
+            "Bytes the selected routers received today and so far this month.",
+            [Query(f"sum({RECEIVED})", "Rcvd / Day"), Query(f"sum({MONTH_RECEIVED})", "Rcvd / Month")],
+            unit="bytes",
+            steps=p.OK_ONLY,
+            width=6,
+        ),
+        p.stat(
+            "Total",
+            "Bytes sent plus received today and so far this month.",
+            [
+                Query(f"sum({SENT}) + sum({RECEIVED})", "Total / Day"),
+                Query(f"sum({MONTH_SENT}) + sum({MONTH_RECEIVED})", "Total / Month"),
+            ],
+            unit="bytes",
+            steps=p.OK_ONLY,
+            width=6,
+        ),
+        p.stat(
+            "Sessions started today",
+            "Data sessions the selected routers started in the current accounting day (the seed's \"Start "
+            'Sess.").',
+            [Query(f"sum({SESSIONS})", "Start Sess.")],
+            unit="short",
+            steps=p.OK_ONLY,
+            width=6,
+        ),
+        p.table(
+            "SIM traffic accounting",
+            "Per router: its SIM's data number (MSISDN), the IP of its data session, and its bytes (sent "
+            "plus received) today and this month; the busiest first.",
+            [
+                Query(f"max by (modem, msisdn) (opengate_modem_info{MODEM})"),
+                Query(f"max by (modem, ip) (opengate_modem_address_info{MODEM})"),
+                Query(f"sum by (modem) ({SENT} + {RECEIVED})"),
+                Query(f"sum by (modem) ({MONTH_SENT} + {MONTH_RECEIVED})"),
+            ],
+            unit="none",
+            steps=p.OK_ONLY,
+            join_by="modem",
+            columns={
+                "modem": "Router",
+                "msisdn": "Data number",
+                "ip": "IP",
+                "Value #C": "Total bytes / day",
+                "Value #D": "Total bytes / month",
+            },
+            column_units={"Value #C": "bytes", "Value #D": "bytes"},
+            sort_by="Total bytes / month",
+            height=10,
+            links=[p.drilldown("Router ${__data.fields.modem}", KEY, {"modem": "modem"}, from_fields=True)],
+        ),
+    ]
+
+
+def sim_panels() -> list:
+    """The seed's SIM table: each router's SIM with its state and identity."""
+    return [
+        p.table(
+            "SIM identity",
+            "The SIM in each router: its state, MSISDN (voice and data number), IMSI and ICCID.",
+            [
+                Query(f"max by (modem, msisdn, imsi, iccid) (opengate_modem_info{MODEM})"),
+                Query(f"max by (modem, state) (opengate_modem_sim_state{MODEM})"),
+            ],
+            unit="none",
+            steps=p.OK_ONLY,
+            join_by="modem",
+            columns={
+                "modem": "Router",
+                "state": "SIM state",
+                "msisdn": "MSISDN",
+                "imsi": "IMSI",
+                "iccid": "ICCID",
+            },
+            column_mappings={"state": p.value_text(SIM_STATE_COLOURS)},
+            height=10,
+            links=[p.drilldown("Router ${__data.fields.modem}", KEY, {"modem": "modem"}, from_fields=True)],
+        ),
+    ]
+
+
+def alarm_panels() -> list:
+    """The seed's "Device alarm summary" (by rule, severity and status, with totals), its "Device Alarm
+    List" with opening dates, oldest first, and the SIM alarm list."""
+    return [
+        p.stat(
+            "Device alarms, total",
+            "OpenGate device alarms: open and attended ones, and closed ones within the exporter's window "
+            "(7 days by default).",
+            [Query('sum(opengate_alarms{severity=~"$severity"})')],
+            unit="short",
+            steps=p.OK_ONLY,
+            width=6,
+        ),
+        p.bargauge(
+            "Device alarms by status",
+            "Device alarms per status (OPEN, ATTEND, CLOSED), as the seed's summary.",
+            [Query('sort_desc(sum by (status) (opengate_alarms{severity=~"$severity"}))', "{{status}}")],
+            unit="short",
+            steps=p.OK_ONLY,
+            width=6,
+        ),
+        p.bargauge(
+            "Device alarms by rule",
+            "Device alarms per rule, every status.",
+            [Query('sort_desc(sum by (rule) (opengate_alarms{severity=~"$severity"}))', "{{rule}}")],
+            unit="short",
+            steps=p.OK_ONLY,
+            width=6,
+        ),
+        p.bargauge(
+            "Device alarms by severity",
+            "Device alarms per severity, every status.",
+            [Query('sort_desc(sum by (severity) (opengate_alarms{severity=~"$severity"}))', "{{severity}}")],
+            unit="short",
+            steps=p.OK_ONLY,
+            width=6,
+        ),
+        _oldest_first(
+            p.table(
+                "Open device alarms, oldest first",
+                "Every router alarm not yet closed with its opening date and age, the oldest at the top.",
+                [
+                    Query(f"opengate_alarm_open_since_timestamp_seconds{ALARM_FILTER} * 1000"),
+                    Query(f"time() - opengate_alarm_open_since_timestamp_seconds{ALARM_FILTER}"),
+                ],
+                unit="none",
+                steps=p.OK_ONLY,
+                columns={
+                    "rule": "Rule",
+                    "modem": "Router",
+                    "severity": "Severity",
+                    "Value #A": "Opening date",
+                    "Value #B": "Age",
+                },
+                column_units={"Value #A": "dateTimeAsIso", "Value #B": "s"},
+                height=10,
+                links=[
+                    p.drilldown("Router ${__data.fields.modem}", KEY, {"modem": "modem"}, from_fields=True)
+                ],
+            )
+        ),
+        _oldest_first(
+            p.table(
+                "SIM alarms",
+                "Every SIM (subscription) alarm not yet closed, with its opening date and age, oldest first.",
+                [
+                    Query('opengate_sim_alarm_open_since_timestamp_seconds{severity=~"$severity"} * 1000'),
+                    Query('time() - opengate_sim_alarm_open_since_timestamp_seconds{severity=~"$severity"}'),
+                ],
+                unit="none",
+                steps=p.OK_ONLY,
+                columns={
+                    "rule": "Rule",
+                    "sim": "SIM",
+                    "severity": "Severity",
+                    "Value #A": "Opening date",
+                    "Value #B": "Age",
+                },
+                column_units={"Value #A": "dateTimeAsIso", "Value #B": "s"},
+                height=8,
+            )
+        ),
+    ]
+
+
+def _oldest_first(panel):
+    """Two instant frames with the same labels are merged into one row per alarm; the oldest on top."""
+    return panel.sort_by([common_builder.TableSortByFieldState().display_name("Age").desc(True)])
