@@ -437,9 +437,10 @@ def test_accounting_address_and_alarm_ages_of_the_seed_nine(nine):
         expected = {modem: float(d[field]) for modem, d in fleet.items() if d[field] is not None}
         assert by_modem(m, name) == expected, name
     # the month so far (the 6th of October) is about six days of the day's traffic
-    ratio = by_modem(m, "opengate_modem_monthly_sent_bytes")["18CEC50610058302"] / by_modem(
-        m, "opengate_modem_daily_sent_bytes"
-    )["18CEC50610058302"]
+    ratio = (
+        by_modem(m, "opengate_modem_monthly_sent_bytes")["18CEC50610058302"]
+        / by_modem(m, "opengate_modem_daily_sent_bytes")["18CEC50610058302"]
+    )
     assert 6 * 0.85 <= ratio <= 6 * 1.15
     assert "16CEC50610040344" not in by_modem(m, "opengate_modem_monthly_sent_bytes")  # no traffic shown
     addresses = {dict(k)["modem"]: (dict(k)["ip"], dict(k)["apn"]) for k in m["opengate_modem_address_info"]}
