@@ -6,6 +6,8 @@ GET  /api/actions/{id}        one action with its ledger history
 POST /api/actions/{id}/approve|reject|retry   human decisions (an operator's own token; the ledger
                               records the operator the token belongs to)
 GET  /api/ledger              the audit ledger, in order (after_id, limit)
+GET  /ui/approvals, /ui/ledger   the approvals page (receiver/ui.py): an operator signs in with their own
+                              token, approves or rejects, reads the ledger
 GET  /healthz                 threads alive and the store can commit
 GET  /readyz                  the store can commit (503 otherwise): take webhooks only when ready
 GET  /metrics                 Prometheus exposition
@@ -30,6 +32,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
+from receiver import ui
 from receiver.auth import Credentials, require_operator
 from receiver.config import Config
 from receiver.guard import Guard
@@ -204,6 +207,7 @@ def create_app(
         allowed: tuple[str, ...],
         new_status: str,
         event: str,
+        via: str = "api",
     ) -> dict[str, Any]:
         if credentials.open:
             by = decision.by or operator
@@ -227,6 +231,7 @@ def create_app(
                     "credential": "open" if credentials.open else "operator_token",
                     "comment": decision.comment,
                     "previous_status": found.status,
+                    "via": via,
                 },
                 now,
                 action_id=action_id,
@@ -248,6 +253,35 @@ def create_app(
     @app.post("/api/actions/{action_id}/retry")
     def retry(action_id: ActionId, decision: Decision, operator: Operator) -> dict[str, Any]:
         return decide(action_id, decision, operator, ("failed",), "pending", "retried")
+
+    def ui_authenticate(operator: str, secret: str) -> str | None:
+        """The approvals page's sign-in: an operator's own token names its owner; the webhook token is
+        no operator. Without credentials (tests of the open API only) the typed name is taken."""
+        if credentials.open:
+            return operator or None
+        principal = credentials.identify(f"Bearer {secret}")
+        return principal.name if principal is not None and principal.kind == "operator" else None
+
+    def ui_decide(action_id: int, verdict: str, operator: str, comment: str) -> dict[str, Any]:
+        decision = Decision(comment=comment)
+        if verdict == "approve":
+            return decide(action_id, decision, operator, ("awaiting_approval",), "pending", "approved", "ui")
+        return decide(action_id, decision, operator, ("awaiting_approval",), "rejected", "rejected", "ui")
+
+    def ui_preview(action: ActionRow) -> dict[str, Any]:
+        adapter = worker.adapters.get(action.action)
+        return adapter.preview(action) if adapter is not None else {"note": f"no adapter for {action.action}"}
+
+    ui.install(
+        app,
+        store,
+        ui.UiHooks(
+            authenticate=ui_authenticate,
+            decide=ui_decide,
+            preview=ui_preview,
+            ask_operator_name=credentials.open,
+        ),
+    )
 
     @app.get("/api/ledger")
     def ledger(

@@ -489,6 +489,57 @@ class Store(ABC):
             for r in rows
         ]
 
+    def ledger_search(
+        self,
+        *,
+        event: str | None = None,
+        action_id: int | None = None,
+        alertname: str | None = None,
+        by: str | None = None,
+        limit: int = 200,
+    ) -> list[dict[str, Any]]:
+        """Ledger entries, newest first, filtered (the approvals page). `by` (who decided, in the entry's
+        JSON detail) is matched after the SQL filters, page by page, so no engine's JSON dialect is needed."""
+        where, params = [], []
+        if event:
+            where.append("event = ?")
+            params.append(event)
+        if action_id is not None:
+            where.append("action_id = ?")
+            params.append(action_id)
+        if alertname:
+            where.append("action_id IN (SELECT id FROM actions WHERE alertname = ?)")
+            params.append(alertname)
+        sql = "SELECT id, ts, action_id, notification_id, event, detail FROM ledger"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
+        out: list[dict[str, Any]] = []
+        page, offset = max(limit, 500), 0
+        while len(out) < limit:
+            with self.transaction() as tx:
+                rows = tx._all(sql, [*params, page, offset])
+            for r in rows:
+                detail = json.loads(r[5])
+                if by and not (isinstance(detail, dict) and detail.get("by") == by):
+                    continue
+                out.append(
+                    {
+                        "id": r[0],
+                        "ts": r[1],
+                        "action_id": r[2],
+                        "notification_id": r[3],
+                        "event": r[4],
+                        "detail": detail,
+                    }
+                )
+                if len(out) == limit:
+                    break
+            if len(rows) < page or not by:
+                break
+            offset += page
+        return out
+
     def outbox_stats(self, now: float) -> dict[str, float]:
         placeholders = ", ".join("?" for _ in OPEN_STATUSES)
         with self.transaction() as tx:

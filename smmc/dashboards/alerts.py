@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from grafana_foundation_sdk.builders import dashboard as dashboard_builder
+from grafana_foundation_sdk.models import dashboard as dashboard_model
+
 from smmc.dashboards import panels as p
 from smmc.dashboards.alert_thresholds import alert_steps, rules, rungs
 from smmc.dashboards.panels import Query
@@ -206,12 +209,39 @@ def build():
             width=3,
         ),
     ]
-    return p.dashboard(
+    board = p.dashboard(
         KEY,
         TITLE,
         "Firing alerts by maintenance rung and team, and the receiver's actions, results and outbox.",
         ["alerts", "receiver"],
-        variables,
+        [*variables, receiver_url_variable()],
         [("Alerts", alerts), ("Receiver actions", receiver)],
         refresh="1m",
+    )
+    return board.links([*p.control_room_links(), approvals_link()])
+
+
+RECEIVER_URL = "http://127.0.0.1:9820"  # compose publishes the receiver there (SMMC_BIND_ADDRESS)
+
+
+def receiver_url_variable() -> dashboard_builder.TextBoxVariable:
+    """Where the NOC's browser reaches the receiver; an installation sets its own in the dashboard."""
+    return (
+        dashboard_builder.TextBoxVariable("receiver_url")
+        .label("Receiver URL")
+        .description("Base URL of the receiver as the browser reaches it (the approvals page is under it).")
+        .default_value(RECEIVER_URL)
+        .current(dashboard_model.VariableOption(selected=True, text=RECEIVER_URL, value=RECEIVER_URL))
+    )
+
+
+def approvals_link() -> dashboard_builder.DashboardLink:
+    """The receiver's approvals page: actions awaiting a human decision, and the ledger."""
+    return (
+        dashboard_builder.DashboardLink("Approvals (receiver)")
+        .type(dashboard_model.DashboardLinkType.LINK)
+        .url("${receiver_url}/ui/approvals")
+        .tooltip("Approve or reject the actions that wait for a human; the audit ledger")
+        .icon("external link")
+        .target_blank(True)
     )
