@@ -357,6 +357,10 @@ def _cloudera_pod() -> PodParts:
             _site_env("SMMC_CLOUDERA_REPORT", False),
             {"name": "SMMC_CLOUDERA_SCHEDULE", "value": f"/etc/smmc/cloudera/{sched_key}"},
             _secret_env("SMMC_CLOUDERA_TOKEN", token_name, token_key, True),
+            # the data lake's resources from Cloudera Manager (optional: without the URL, the report only)
+            _site_env("SMMC_CLOUDERA_CM_URL", True),
+            _site_env("SMMC_CLOUDERA_CM_USER", True),
+            _secret_env("SMMC_CLOUDERA_CM_PASSWORD", token_name, "cm-password", True),
         ],
         mounts=[{"name": "schedule", "mountPath": "/etc/smmc/cloudera", "readOnly": True}],
         volumes=[{"name": "schedule", "configMap": {"name": sched_name}}],
