@@ -22,17 +22,17 @@ from cm_client.rest import ApiException
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporters.cloudera.manager import ManagerClient
-from exporters.cloudera.resources import (
+from exporters.cloudera.exporter import ResourceCollector
+from exporters.cloudera.fold import (
     HDFS_QUERY,
     HOST_QUERY,
-    ResourceCollector,
     Resources,
     fold_hdfs_series,
     fold_host_series,
     fold_hosts,
     fold_services,
 )
+from exporters.cloudera.read import ManagerClient
 from exporters.core.exposition import Exposition
 from exporters.core.poller import AuthError, FetchError, Poller, RetryPolicy
 from simulator import cloudera_cluster as sim

@@ -16,10 +16,8 @@ import sys
 import threading
 from pathlib import Path
 
-from exporters.cloudera.exporter import ClouderaExporter
-from exporters.cloudera.manager import ManagerClient
-from exporters.cloudera.read import ReportFetcher
-from exporters.cloudera.resources import ResourceCollector
+from exporters.cloudera.exporter import ClouderaExporter, ResourceCollector
+from exporters.cloudera.read import ManagerClient, ReportFetcher
 from exporters.cloudera.schedule import ScheduleError, load_schedule
 from exporters.core import durations
 from exporters.core.exposition import Exposition

@@ -15,15 +15,28 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+import httpx
 
 from exporters.cloudera import metrics
-from exporters.cloudera.fold import JobTracker
+from exporters.cloudera.fold import (
+    HDFS_QUERY,
+    HOST_QUERY,
+    JobTracker,
+    Resources,
+    fold_hdfs_series,
+    fold_host_series,
+    fold_hosts,
+    fold_services,
+)
 from exporters.cloudera.read import (
     FETCH_FAILURE_REASONS,
     REPORT_FAILURE_REASONS,
     ROW_REJECT_REASONS,
     Fetched,
+    ManagerClient,
     ReportError,
     ReportFetcher,
     parse_report,
@@ -135,3 +148,97 @@ class ClouderaExporter:
     def publish(self, now: float) -> None:
         statuses = self.tracker.evaluate(now)
         self.exposition.publish("cloudera", metrics.families(statuses, len(self.schedule.jobs), self))
+
+
+# -- the data lake's resources (Cloudera Manager) -----------------------------------------------------------
+RESOURCES_PART = "cloudera_resources_1"
+MANAGER_HEALTH_PART = "cloudera_resources_0_health"
+
+
+def _iso_utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+class ResourceCollector:
+    """The data lake's resources from Cloudera Manager (the exporter's `--cm-url`), one `poll()` per
+    interval: the clusters, each cluster's services, the hosts, and two tsqueries on the time-series
+    endpoint (host CPU and memory; HDFS capacity), folded and published. The resource part of the
+    exposition is replaced only when every call succeeded, so between failures Prometheus keeps reading
+    the last good data (its age in `cloudera_manager_last_success_timestamp_seconds`) while
+    `cloudera_manager_up` drops to 0."""
+
+    def __init__(
+        self,
+        client: ManagerClient,
+        exposition: Exposition,
+        *,
+        clusters: Iterable[str] = (),
+        window: float = 900.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.exposition = exposition
+        self.clusters = set(clusters) or None
+        self.window = window
+        self.clock = clock
+        self.health = metrics.ManagerHealth(failures=Counter(dict.fromkeys(metrics.FAILURE_REASONS, 0)))
+        self.last_state: Resources | None = None
+        self._lock = threading.Lock()
+        if client.on_response is None:
+            client.on_response = self.count_response
+        self.publish_health()
+
+    def count_response(self, endpoint: str, response: httpx.Response) -> None:
+        with self._lock:
+            self.health.requests[(endpoint, str(response.status_code))] += 1
+
+    def collect(self) -> Resources:
+        state = Resources()
+        listed = [c.get("name") for c in self.client.clusters()]
+        names = [n for n in listed if isinstance(n, str) and n]
+        state.rejected[("cluster", "no_identifier")] += len(listed) - len(names)
+        if self.clusters is not None:
+            missing = sorted(self.clusters - set(names))
+            if missing:
+                raise FetchError("unknown_cluster", f"Cloudera Manager has no cluster {', '.join(missing)}")
+            names = [n for n in names if n in self.clusters]
+        for name in names:
+            fold_services(name, self.client.services(name), state)
+        hosts = fold_hosts(self.client.hosts(), self.clusters, state)
+        now = self.clock()
+        start, end = _iso_utc(now - self.window), _iso_utc(now)
+        fold_host_series(self.client.timeseries(HOST_QUERY, start, end), hosts, state)
+        fold_hdfs_series(self.client.timeseries(HDFS_QUERY, start, end), self.clusters, state)
+        state.rejected = Counter({k: v for k, v in state.rejected.items() if v})
+        return state
+
+    def poll(self) -> None:
+        started = time.monotonic()
+        with self._lock:
+            self.health.polls += 1
+        try:
+            state = self.collect()
+            self.exposition.publish(RESOURCES_PART, metrics.resource_families(state))
+        finally:
+            with self._lock:
+                self.health.poll_duration = time.monotonic() - started
+        self.last_state = state
+        with self._lock:
+            self.health.up = 1
+            self.health.last_success = self.clock()
+        self.publish_health()
+
+    def on_failure(self, exc: Exception) -> None:
+        reason = exc.reason if isinstance(exc, FetchError) else exc.__class__.__name__.lower()
+        with self._lock:
+            self.health.up = 0
+            self.health.failures[reason] += 1
+        self.publish_health()
+
+    def publish_health(self) -> None:
+        with self._lock:
+            families = metrics.manager_health_families(self.health)
+        self.exposition.publish(MANAGER_HEALTH_PART, families)
+
+    def close(self) -> None:
+        self.client.close()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from exporters.cloudera.fold import STATUSES, JobStatus, count_by_status
+from exporters.cloudera.fold import HEALTH, SERVICE_STATES, STATUSES, JobStatus, Resources, count_by_status
 from exporters.core.exposition import MetricFamily, counter, gauge, single
 
 
@@ -97,3 +99,163 @@ def families(statuses: Sequence[JobStatus], scheduled_jobs: int, report: ReportH
         rejected,
         failures,
     ]
+
+
+# -- the data lake's resources (Cloudera Manager) -----------------------------------------------------------
+
+
+def resource_families(state: Resources) -> list[MetricFamily]:
+    host_labels = ("cluster", "host")
+    host_health = gauge(
+        "cloudera_host_health",
+        "Cloudera Manager's health summary of the host: 1 for its current value (GOOD, CONCERNING, BAD, "
+        "DISABLED, NOT_AVAILABLE, HISTORY_NOT_AVAILABLE), 0 for the others.",
+        (*host_labels, "health"),
+    )
+    host_maintenance = gauge(
+        "cloudera_host_maintenance_mode",
+        "1 when the host is in maintenance mode in Cloudera Manager.",
+        host_labels,
+    )
+    for host in state.hosts:
+        labels = (host.cluster, host.hostname)
+        for health in HEALTH:
+            host_health.add((*labels, health), 1 if host.health == health else 0)
+        host_maintenance.add(labels, 1 if host.maintenance else 0)
+    cpu = gauge(
+        "cloudera_host_cpu_usage_ratio",
+        "CPU in use on the host, 0-1 (Cloudera Manager's cpu_percent / 100, newest sample).",
+        host_labels,
+    )
+    mem_used = gauge(
+        "cloudera_host_memory_used_bytes",
+        "Physical memory in use on the host (physical_memory_used, newest sample).",
+        host_labels,
+    )
+    mem_total = gauge(
+        "cloudera_host_memory_total_bytes",
+        "Physical memory of the host (physical_memory_total, newest sample).",
+        host_labels,
+    )
+    targets = {"cpu_percent": cpu, "physical_memory_used": mem_used, "physical_memory_total": mem_total}
+    for (cluster, hostname), metrics in sorted(state.host_usage.items()):
+        for name, value in metrics.items():
+            targets[name].add((cluster, hostname), value)
+
+    svc_labels = ("cluster", "service", "type")
+    svc_health = gauge(
+        "cloudera_service_health",
+        "Cloudera Manager's health summary of the service: 1 for its current value, 0 for the others.",
+        (*svc_labels, "health"),
+    )
+    svc_state = gauge(
+        "cloudera_service_state",
+        "The service's state (STARTED, STOPPED, ...): 1 for its current state, 0 for the others.",
+        (*svc_labels, "state"),
+    )
+    svc_maintenance = gauge(
+        "cloudera_service_maintenance_mode",
+        "1 when the service is in maintenance mode in Cloudera Manager.",
+        svc_labels,
+    )
+    for svc in state.services:
+        labels = (svc.cluster, svc.name, svc.type)
+        for health in HEALTH:
+            svc_health.add((*labels, health), 1 if svc.health == health else 0)
+        for value in SERVICE_STATES:
+            svc_state.add((*labels, value), 1 if svc.state == value else 0)
+        svc_maintenance.add(labels, 1 if svc.maintenance else 0)
+
+    hdfs_labels = ("cluster", "service")
+    capacity = gauge(
+        "cloudera_hdfs_capacity_bytes", "Configured HDFS capacity of the service (dfs_capacity).", hdfs_labels
+    )
+    used = gauge("cloudera_hdfs_used_bytes", "HDFS bytes in use (dfs_capacity_used).", hdfs_labels)
+    non_dfs = gauge(
+        "cloudera_hdfs_non_dfs_used_bytes",
+        "Bytes used on the DataNodes' volumes by other than HDFS (dfs_capacity_used_non_hdfs).",
+        hdfs_labels,
+    )
+    hdfs_targets = {
+        "dfs_capacity": capacity,
+        "dfs_capacity_used": used,
+        "dfs_capacity_used_non_hdfs": non_dfs,
+    }
+    for key, metrics in sorted(state.hdfs.items()):
+        for name, value in metrics.items():
+            hdfs_targets[name].add(key, value)
+
+    newest = gauge(
+        "cloudera_manager_newest_sample_timestamp_seconds",
+        "Timestamp of the newest time-series point of each query (host, hdfs) in the last good poll.",
+        ("query",),
+    )
+    for kind, when in sorted(state.newest_sample.items()):
+        newest.add((kind.removesuffix("_timeseries"),), when)
+    rejected = gauge(
+        "cloudera_manager_records_rejected",
+        "Records of the last good poll skipped, by kind and reason.",
+        ("kind", "reason"),
+    )
+    for (kind, reason), n in sorted(state.rejected.items()):
+        rejected.add((kind, reason), n)
+    return [
+        host_health,
+        host_maintenance,
+        cpu,
+        mem_used,
+        mem_total,
+        svc_health,
+        svc_state,
+        svc_maintenance,
+        capacity,
+        used,
+        non_dfs,
+        newest,
+        rejected,
+    ]
+
+
+@dataclass
+class ManagerHealth:
+    up: int = 0
+    last_success: float | None = None
+    poll_duration: float | None = None
+    polls: int = 0
+    requests: Counter[tuple[str, str]] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)
+
+
+FAILURE_REASONS = ("timeout", "transport", "http_401", "http_403", "http_500", "malformed_json")
+
+
+def manager_health_families(health: ManagerHealth) -> list[MetricFamily]:
+    up = gauge("cloudera_manager_up", "1 when the last poll of the Cloudera Manager API succeeded, else 0.")
+    up.add((), health.up)
+    last = gauge(
+        "cloudera_manager_last_success_timestamp_seconds",
+        "When the last successful poll of Cloudera Manager finished; the resource metrics are from it.",
+    )
+    if health.last_success is not None:
+        last.add((), health.last_success)
+    duration = gauge(
+        "cloudera_manager_poll_duration_seconds", "Wall time of the last Cloudera Manager poll, good or bad."
+    )
+    if health.poll_duration is not None:
+        duration.add((), health.poll_duration)
+    polls = counter("cloudera_manager_polls_total", "Cloudera Manager poll cycles started.")
+    polls.add((), health.polls)
+    requests = counter(
+        "cloudera_manager_requests_total",
+        "HTTP responses from the Cloudera Manager API by endpoint and status code.",
+        ("endpoint", "code"),
+    )
+    requests.add_many(((endpoint, code), n) for (endpoint, code), n in sorted(health.requests.items()))
+    failures = counter(
+        "cloudera_manager_poll_failures_total",
+        "Failed Cloudera Manager poll cycles by reason (timeout, transport, http_401, http_500, "
+        "malformed_json, ...).",
+        ("reason",),
+    )
+    failures.add_many(((reason,), n) for reason, n in sorted(health.failures.items()))
+    return [up, last, duration, polls, requests, failures]
