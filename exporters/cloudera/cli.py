@@ -166,11 +166,11 @@ def main(argv: list[str]) -> int:
     )
     install_log_redaction()  # the report URL may carry an access_token; httpx logs every request line
     if not args.report and not args.cm_url:
-        parser.error("give --report, --cm-url, or both")
+        parser.error("give --report ($SMMC_CLOUDERA_REPORT), --cm-url ($SMMC_CLOUDERA_CM_URL), or both")
     if args.report and not args.schedule:
-        parser.error("--schedule is required with --report")
+        parser.error("--schedule ($SMMC_CLOUDERA_SCHEDULE) is required with --report")
     if args.cm_url and not args.cm_user:
-        parser.error("--cm-user is required with --cm-url")
+        parser.error("--cm-user ($SMMC_CLOUDERA_CM_USER) is required with --cm-url")
     for option, value in (("--report", args.report), ("--cm-url", args.cm_url)):
         if value and "://" in value and not value.startswith(("http://", "https://")):
             parser.error(f"{option} {value!r}: a URL must be http:// or https://")
