@@ -223,7 +223,7 @@ def main(argv: list[str]) -> int:
         pollers.append(Poller("cloudera-report", exporter.poll, args.interval).start())
         log.info(
             "report %s every %.0fs; %d scheduled jobs",
-            args.report,
+            redact_url(args.report),
             args.interval,
             len(exporter.schedule.jobs),
         )
