@@ -359,7 +359,7 @@ def build():
 MONTH_SENT = f"opengate_modem_monthly_sent_bytes{MODEM}"
 MONTH_RECEIVED = f"opengate_modem_monthly_received_bytes{MODEM}"
 SESSIONS = f"opengate_modem_daily_sessions_started{MODEM}"
-ALARM_FILTER = '{modem=~"$modem",severity=~"$severity"}'
+ALARM_FILTER = '{modem=~"$modem",severity=~"$alarm_severity"}'
 AGE_STEPS = ((None, "green"), (86400, "orange"), (3 * 86400, "red"))
 
 
@@ -466,7 +466,7 @@ def alarm_panels() -> list:
             "Device alarms, total",
             "OpenGate device alarms: open and attended ones, and closed ones within the exporter's window "
             "(7 days by default).",
-            [Query('sum(opengate_alarms{severity=~"$severity"})')],
+            [Query('sum(opengate_alarms{severity=~"$alarm_severity"})')],
             unit="short",
             steps=p.OK_ONLY,
             width=6,
@@ -474,7 +474,7 @@ def alarm_panels() -> list:
         p.bargauge(
             "Device alarms by status",
             "Device alarms per status (OPEN, ATTEND, CLOSED), as the seed's summary.",
-            [Query('sort_desc(sum by (status) (opengate_alarms{severity=~"$severity"}))', "{{status}}")],
+            [Query('sort_desc(sum by (status) (opengate_alarms{severity=~"$alarm_severity"}))', "{{status}}")],
             unit="short",
             steps=p.OK_ONLY,
             width=6,
@@ -482,7 +482,7 @@ def alarm_panels() -> list:
         p.bargauge(
             "Device alarms by rule",
             "Device alarms per rule, every status.",
-            [Query('sort_desc(sum by (rule) (opengate_alarms{severity=~"$severity"}))', "{{rule}}")],
+            [Query('sort_desc(sum by (rule) (opengate_alarms{severity=~"$alarm_severity"}))', "{{rule}}")],
             unit="short",
             steps=p.OK_ONLY,
             width=6,
@@ -490,7 +490,7 @@ def alarm_panels() -> list:
         p.bargauge(
             "Device alarms by severity",
             "Device alarms per severity, every status.",
-            [Query('sort_desc(sum by (severity) (opengate_alarms{severity=~"$severity"}))', "{{severity}}")],
+            [Query('sort_desc(sum by (severity) (opengate_alarms{severity=~"$alarm_severity"}))', "{{severity}}")],
             unit="short",
             steps=p.OK_ONLY,
             width=6,
@@ -524,8 +524,8 @@ def alarm_panels() -> list:
                 "SIM alarms",
                 "Every SIM (subscription) alarm not yet closed, with its opening date and age, oldest first.",
                 [
-                    Query('opengate_sim_alarm_open_since_timestamp_seconds{severity=~"$severity"} * 1000'),
-                    Query('time() - opengate_sim_alarm_open_since_timestamp_seconds{severity=~"$severity"}'),
+                    Query('opengate_sim_alarm_open_since_timestamp_seconds{severity=~"$alarm_severity"} * 1000'),
+                    Query('time() - opengate_sim_alarm_open_since_timestamp_seconds{severity=~"$alarm_severity"}'),
                 ],
                 unit="none",
                 steps=p.OK_ONLY,

@@ -167,7 +167,7 @@ def build():
             ("Data lake resources", resource_panels()),
             ("SMMePlus integration", integration),
         ],
-        refresh="5m",
+        refresh="1m",
         time_from="now-7d",
     )
 
