@@ -360,6 +360,7 @@ MONTH_SENT = f"opengate_modem_monthly_sent_bytes{MODEM}"
 MONTH_RECEIVED = f"opengate_modem_monthly_received_bytes{MODEM}"
 SESSIONS = f"opengate_modem_daily_sessions_started{MODEM}"
 ALARM_FILTER = '{modem=~"$modem",severity=~"$alarm_severity"}'
+SIM_ALARMS_SINCE = 'opengate_sim_alarm_open_since_timestamp_seconds{severity=~"$alarm_severity"}'
 AGE_STEPS = ((None, "green"), (86400, "orange"), (3 * 86400, "red"))
 
 
@@ -474,7 +475,11 @@ def alarm_panels() -> list:
         p.bargauge(
             "Device alarms by status",
             "Device alarms per status (OPEN, ATTEND, CLOSED), as the seed's summary.",
-            [Query('sort_desc(sum by (status) (opengate_alarms{severity=~"$alarm_severity"}))', "{{status}}")],
+            [
+                Query(
+                    'sort_desc(sum by (status) (opengate_alarms{severity=~"$alarm_severity"}))', "{{status}}"
+                )
+            ],
             unit="short",
             steps=p.OK_ONLY,
             width=6,
@@ -490,7 +495,12 @@ def alarm_panels() -> list:
         p.bargauge(
             "Device alarms by severity",
             "Device alarms per severity, every status.",
-            [Query('sort_desc(sum by (severity) (opengate_alarms{severity=~"$alarm_severity"}))', "{{severity}}")],
+            [
+                Query(
+                    'sort_desc(sum by (severity) (opengate_alarms{severity=~"$alarm_severity"}))',
+                    "{{severity}}",
+                )
+            ],
             unit="short",
             steps=p.OK_ONLY,
             width=6,
@@ -523,10 +533,7 @@ def alarm_panels() -> list:
             p.table(
                 "SIM alarms",
                 "Every SIM (subscription) alarm not yet closed, with its opening date and age, oldest first.",
-                [
-                    Query('opengate_sim_alarm_open_since_timestamp_seconds{severity=~"$alarm_severity"} * 1000'),
-                    Query('time() - opengate_sim_alarm_open_since_timestamp_seconds{severity=~"$alarm_severity"}'),
-                ],
+                [Query(f"{SIM_ALARMS_SINCE} * 1000"), Query(f"time() - {SIM_ALARMS_SINCE}")],
                 unit="none",
                 steps=p.OK_ONLY,
                 columns={
