@@ -118,10 +118,15 @@ def prometheus(shards: list[Exporter], tmp_path_factory: pytest.TempPathFactory)
         }
         prom = Prometheus(group, config)
         prom.wait_ready()
+        # the recording rules' newest evaluation must have seen both shards: an evaluation between the
+        # first and the second shard's first scrape leaves partial sums behind for a second
         wait_for(
             lambda: (
                 len(prom.query("count by (instance) (smmc_meters_flagged)")) == SHARDS
-                and prom.query("comuna_severity:smmc_meters_flagged:sum")
+                and prom.query(
+                    "sum(comuna_severity:smmc_meters_flagged:sum) == sum(smmc_meters_flagged)"
+                    " and sum(last_over_time(smmc_meters_flagged[5s])) == sum(smmc_meters_flagged)"
+                )
             ),
             60,
             "both shards scraped and the recording rules evaluated",

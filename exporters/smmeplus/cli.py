@@ -9,7 +9,11 @@ import sys
 import threading
 from pathlib import Path
 
-from exporters.core.inbox import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_LINE_BYTES
+from exporters.core.inbox import (
+    DEFAULT_INCOMPLETE_GRACE_SECONDS,
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_LINE_BYTES,
+)
 from smmc.catalogs import CatalogError
 from smmc.options import OptionParser, fail, log_level, non_negative_int, positive_int
 
@@ -54,6 +58,13 @@ def build_parser() -> OptionParser:
         help="a file written in place is read once unchanged for this long",
     )
     p.add_argument("--scan-interval", type=float, default=2.0, help="seconds between inbox scans")
+    p.add_argument(
+        "--incomplete-grace-seconds",
+        type=float,
+        default=DEFAULT_INCOMPLETE_GRACE_SECONDS,
+        help="a file whose last line has no line break waits this long after its last change for the "
+        "rest, then is set aside whole",
+    )
     p.add_argument(
         "--shard",
         default="",
@@ -123,6 +134,7 @@ def main(argv: list[str]) -> int:
             None if args.inbox_mode is None else args.inbox_mode == "shared",
             args.max_file_bytes,
             args.max_line_bytes,
+            args.incomplete_grace_seconds,
         )
     except CatalogError as exc:
         print(f"smmc exporter smmeplus: catalog error: {exc}", file=sys.stderr)

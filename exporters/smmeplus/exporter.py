@@ -7,7 +7,13 @@ import threading
 from pathlib import Path
 
 from exporters.core.exposition import Exposition
-from exporters.core.inbox import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_LINE_BYTES, FileRecord, Inbox
+from exporters.core.inbox import (
+    DEFAULT_INCOMPLETE_GRACE_SECONDS,
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_LINE_BYTES,
+    FileRecord,
+    Inbox,
+)
 from smmc.catalogs import load_catalogs
 
 from .fold import DEFAULT_PER_METER_SERIES_LIMIT, SmmePlusSource
@@ -28,6 +34,7 @@ class Exporter:
         shared_inbox: bool | None = None,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        incomplete_grace_seconds: float = DEFAULT_INCOMPLETE_GRACE_SECONDS,
     ) -> None:
         self.shard = shard or Shard()
         self.exposition = Exposition()
@@ -53,6 +60,7 @@ class Exporter:
             shared=(not self.shard.whole) if shared_inbox is None else shared_inbox,
             max_file_bytes=max_file_bytes,
             max_line_bytes=max_line_bytes,
+            incomplete_grace_seconds=incomplete_grace_seconds,
             exposition=self.exposition,
         )
         self.ready = threading.Event()

@@ -61,6 +61,7 @@ class Timing:
     poll_interval: str = "60s"  # OpenGate and Cloudera exporters
     scan_interval: str = "2"  # SMMePlus inbox scans (seconds)
     settle_seconds: str = "2"
+    incomplete_grace_seconds: str | None = None  # None: the exporter's default (5 minutes)
     # how long an exporter shows a new counter series at 0 before its value (None: the exporters' default,
     # two production scrape intervals); compressed stacks scrape every second
     new_counter_hold_seconds: str | None = None
@@ -76,6 +77,7 @@ class Timing:
             poll_interval="1s",
             scan_interval="0.5",
             settle_seconds="0.5",
+            incomplete_grace_seconds="2",
             new_counter_hold_seconds="2",
         )
 
@@ -257,6 +259,8 @@ class LocalStack:
             "--settle-seconds",
             t.settle_seconds,
         ]
+        if t.incomplete_grace_seconds is not None:
+            smmeplus += ["--incomplete-grace-seconds", t.incomplete_grace_seconds]
         if paths.inventory is not None:
             smmeplus += ["--inventory", str(paths.inventory)]
         self.spawn_smmc("smmeplus", smmeplus, hold)
