@@ -35,6 +35,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
 from simulator import opengate_fleet as fleets
+from simulator.faults import FaultError, FaultSwitch
 from simulator.opengate_search import (
     QueryError,
     apply_sort,
@@ -48,7 +49,6 @@ from simulator.opengate_search import (
 DEFAULT_PORT = 9830
 MAX_PAGE_SIZE = 1000
 CLIENT_CLOSED_REQUEST = 499  # nginx's code for a client that left before the answer, counted in /_fake/stats
-FAULT_MODES = ("none", "unauthorized", "forbidden", "rate_limit", "server_error", "slow", "malformed")
 DEVICE_FIELDS = {
     "unified_presence", "presence_source", "presence_date", "ip_presence", "rtt_ms", "sent_bytes",
     "received_bytes", "traffic_date", "signal_dbm", "admin_state", "latitude", "longitude",
@@ -216,7 +216,7 @@ class FakeOpenGate:
         self.alarms = {a["identifier"]: dict(a) for a in [*fleet["alarms"], *fleet.get("sim_alarms", [])]}
         self.lock = threading.Lock()
         self.version = 0
-        self.fault: dict[str, Any] = {"mode": "none"}
+        self.faults = FaultSwitch()
         self.stats: Counter[str] = Counter()
         self._docs: dict[str, list[dict[str, Any]]] = {}
         self._cache: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
@@ -304,18 +304,7 @@ class FakeOpenGate:
 
     # --- faults --------------------------------------------------------------------------------------
     def take_fault(self, path: str) -> dict[str, Any] | None:
-        with self.lock:
-            fault = self.fault
-            if fault.get("mode", "none") == "none":
-                return None
-            if fault.get("path_contains") and fault["path_contains"] not in path:
-                return None
-            if fault.get("count") is not None:
-                if fault["count"] <= 0:
-                    self.fault = {"mode": "none"}
-                    return None
-                fault["count"] -= 1
-            return dict(fault)
+        return self.faults.take(path)
 
 
 def create_app(
@@ -462,30 +451,21 @@ def create_app(
     # --- controls for tests and demos -------------------------------------------------------------
     @app.get("/_fake/fault")
     async def get_fault() -> Response:
-        return JSONResponse(fake.fault)
+        return JSONResponse(fake.faults.fault)
 
     @app.put("/_fake/fault")
     async def put_fault(request: Request) -> Response:
         body = await _json_body(request)
         if isinstance(body, Response):
             return body
-        if body.get("mode") not in FAULT_MODES:
-            return JSONResponse({"message": f"mode must be one of {', '.join(FAULT_MODES)}"}, status_code=400)
-        with fake.lock:
-            fake.fault = {
-                "mode": body["mode"],
-                "count": body.get("count"),
-                "retry_after": int(body.get("retry_after", 1)),
-                "delay": float(body.get("delay", 5.0)),
-                "path_contains": body.get("path_contains"),
-            }
-        return JSONResponse(fake.fault)
+        try:
+            return JSONResponse(fake.faults.set(body))
+        except FaultError as exc:
+            return JSONResponse({"message": str(exc)}, status_code=400)
 
     @app.delete("/_fake/fault")
     async def clear_fault() -> Response:
-        with fake.lock:
-            fake.fault = {"mode": "none"}
-        return JSONResponse(fake.fault)
+        return JSONResponse(fake.faults.clear())
 
     @app.post("/_fake/devices/{ident}")
     async def patch_device(ident: str, request: Request) -> Response:

@@ -190,9 +190,10 @@ def test_restored_counters_are_not_zeroed_again(tmp_path):
 
 # -- OpenGate and Cloudera: their families through the same exposition ---------------------------------
 def test_opengate_counter_families_start_at_zero():
-    from exporters.opengate.metrics import Health, health_families
+    from exporters.core.poller import PollHealth
+    from exporters.opengate.metrics import health_families
 
-    health = Health()
+    health = PollHealth()
     exposition = Exposition(new_counter_hold_seconds=0)
     exposition.publish("health", health_families(health))
     before = counters(exposition.scrape()[1])

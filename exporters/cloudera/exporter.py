@@ -43,7 +43,7 @@ from exporters.cloudera.read import (
 )
 from exporters.cloudera.schedule import Schedule
 from exporters.core.exposition import Exposition
-from exporters.core.poller import FetchError
+from exporters.core.poller import FetchError, PollHealth
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ class ResourceCollector:
         self.clusters = set(clusters) or None
         self.window = window
         self.clock = clock
-        self.health = metrics.ManagerHealth(failures=Counter(dict.fromkeys(metrics.FAILURE_REASONS, 0)))
+        self.health = PollHealth(failures=Counter(dict.fromkeys(metrics.FAILURE_REASONS, 0)))
         self.last_state: Resources | None = None
         self._lock = threading.Lock()
         if client.on_response is None:

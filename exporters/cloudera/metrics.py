@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from exporters.cloudera.fold import HEALTH, SERVICE_STATES, STATUSES, JobStatus, Resources, count_by_status
 from exporters.core.exposition import MetricFamily, counter, gauge, single
+from exporters.core.poller import PollHealth
 
 
 class ReportHealth(Protocol):
@@ -216,20 +215,10 @@ def resource_families(state: Resources) -> list[MetricFamily]:
     ]
 
 
-@dataclass
-class ManagerHealth:
-    up: int = 0
-    last_success: float | None = None
-    poll_duration: float | None = None
-    polls: int = 0
-    requests: Counter[tuple[str, str]] = field(default_factory=Counter)
-    failures: Counter[str] = field(default_factory=Counter)
-
-
 FAILURE_REASONS = ("timeout", "transport", "http_401", "http_403", "http_500", "malformed_json")
 
 
-def manager_health_families(health: ManagerHealth) -> list[MetricFamily]:
+def manager_health_families(health: PollHealth) -> list[MetricFamily]:
     up = gauge("cloudera_manager_up", "1 when the last poll of the Cloudera Manager API succeeded, else 0.")
     up.add((), health.up)
     last = gauge(

@@ -13,8 +13,9 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -24,6 +25,19 @@ from smmc.retry_after import retry_after_seconds
 log = logging.getLogger(__name__)
 
 __all__ = ["AuthError", "FetchError", "Poller", "RetryPolicy", "request_with_retry", "retry_after_seconds"]
+
+
+@dataclass
+class PollHealth:
+    """What a polling exporter says of its own polls: up, last success, duration, and the requests and
+    failures by kind (the `*_up`, `*_last_success_timestamp_seconds`, request and failure families)."""
+
+    up: int = 0
+    last_success: float | None = None
+    poll_duration: float | None = None
+    polls: int = 0
+    requests: Counter[tuple[str, str]] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)
 
 
 class FetchError(Exception):

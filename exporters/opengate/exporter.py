@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 
 from exporters.core.exposition import Exposition
-from exporters.core.poller import FetchError
+from exporters.core.poller import FetchError, PollHealth
 from exporters.opengate.config import Datastreams
 from exporters.opengate.fold import FleetState, fold
-from exporters.opengate.metrics import Health, data_families, health_families
+from exporters.opengate.metrics import data_families, health_families
 from exporters.opengate.read import NorthClient
 
 DATA_PART = "opengate_1_fleet"
@@ -58,7 +58,7 @@ class OpenGateExporter:
         self.organization = organization
         self.ds = datastreams
         self.exposition = exposition
-        self.health = Health()
+        self.health = PollHealth()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="opengate-search")
         self._clock = clock

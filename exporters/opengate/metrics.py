@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
-
 from exporters.core.exposition import MetricFamily, counter, gauge, single
+from exporters.core.poller import PollHealth
 from exporters.opengate.fold import FleetState
 
 SIM_STATES = (
@@ -186,17 +184,7 @@ def data_families(state: FleetState, billable_states: frozenset[str]) -> list[Me
     ]
 
 
-@dataclass
-class Health:
-    up: int = 0
-    last_success: float | None = None
-    poll_duration: float | None = None
-    polls: int = 0
-    requests: Counter[tuple[str, str]] = field(default_factory=Counter)
-    failures: Counter[str] = field(default_factory=Counter)
-
-
-def health_families(health: Health) -> list[MetricFamily]:
+def health_families(health: PollHealth) -> list[MetricFamily]:
     requests = counter(
         "opengate_requests_total",
         "HTTP responses from the North API by endpoint and status code.",
