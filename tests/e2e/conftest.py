@@ -15,8 +15,8 @@ from .stack import Stack, start_stack
 FIRST_DAY_SCENARIOS = ("cloudera-critical-job-late",)
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def started_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A whole stack whose first day has FIRST_DAY_SCENARIOS on, closed whatever happens."""
     missing = [
         name
         for name, found in (("prometheus", prometheus_binary()), ("alertmanager", alertmanager_binary()))
@@ -33,3 +33,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield running
     finally:
         running.close()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from started_stack(tmp_path_factory)
