@@ -224,15 +224,12 @@ class ResourceCollector:
                 self.health.poll_duration = time.monotonic() - started
         self.last_state = state
         with self._lock:
-            self.health.up = 1
-            self.health.last_success = self.clock()
+            self.health.succeeded(self.clock())
         self.publish_health()
 
     def on_failure(self, exc: Exception) -> None:
-        reason = exc.reason if isinstance(exc, FetchError) else exc.__class__.__name__.lower()
         with self._lock:
-            self.health.up = 0
-            self.health.failures[reason] += 1
+            self.health.failed(exc)
         self.publish_health()
 
     def publish_health(self) -> None:

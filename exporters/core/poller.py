@@ -39,6 +39,15 @@ class PollHealth:
     requests: Counter[tuple[str, str]] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
 
+    def succeeded(self, now: float) -> None:
+        self.up = 1
+        self.last_success = now
+
+    def failed(self, exc: Exception) -> None:
+        """Down, with the failure counted under its reason (a FetchError's, else the exception's name)."""
+        self.up = 0
+        self.failures[exc.reason if isinstance(exc, FetchError) else exc.__class__.__name__.lower()] += 1
+
 
 class FetchError(Exception):
     """A poll failed; `reason` is a short, bounded label value (timeout, http_500, transport, ...)."""

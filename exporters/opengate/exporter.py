@@ -135,16 +135,13 @@ class OpenGateExporter:
             raise
         self.last_state = state
         with self._lock:
-            self.health.up = 1
-            self.health.last_success = self._clock()
+            self.health.succeeded(self._clock())
             self.health.poll_duration = time.monotonic() - started
         self.publish_health()
 
     def on_failure(self, exc: Exception) -> None:
-        reason = exc.reason if isinstance(exc, FetchError) else exc.__class__.__name__.lower()
         with self._lock:
-            self.health.up = 0
-            self.health.failures[reason] += 1
+            self.health.failed(exc)
         self.publish_health()
 
     def publish_health(self) -> None:
