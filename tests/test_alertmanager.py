@@ -7,7 +7,7 @@ import yaml
 
 from smmc.repo import REPO_ROOT
 from smmc.rules import checks, inhibition, routing, tools
-from smmc.rules.model import load
+from smmc.rules.model import RulesError, load
 
 ROOT = REPO_ROOT
 CONFIG = ROOT / "alertmanager/alertmanager.yml"
@@ -86,3 +86,26 @@ def test_inhibition_on_a_real_alertmanager(rs):
     assert got["meters-d"] is True and got["wo-d-dev"] is False  # grid outage -> meter communication only
     assert got["tamper-x-remote"] is True and got["tamper-y-remote"] is False  # ladder, same object only
     assert got["conc-f-cond"] is True and got["conc-g-cond"] is False  # critical -> warning, same object
+
+
+def test_inhibition_scenario_entries_are_checked(rs, tmp_path):
+    (tmp_path / "rules" / "tests").mkdir(parents=True)
+    scenario_file = tmp_path / inhibition.SCENARIO
+    good = {
+        "alert": "ConcentratorUnreachable",
+        "inhibited": True,
+        "why": "x",
+        "labels": {"concentrator": "T"},
+    }
+    scenario_file.write_text(yaml.safe_dump({"c": good}))
+    (probe,) = inhibition.scenario(rs, tmp_path)
+    assert probe.labels["concentrator"] == "T" and probe.labels["alertname"] == "ConcentratorUnreachable"
+    for bad, says in [
+        ({**good, "alert": "NoSuchAlert"}, "no alert 'NoSuchAlert'"),
+        ({**good, "inhibited": "yes please"}, "true or false"),
+        ({k: v for k, v in good.items() if k != "why"}, "needs"),
+        ({**good, "inhibit": True}, "nothing else"),
+    ]:
+        scenario_file.write_text(yaml.safe_dump({"c": bad}))
+        with pytest.raises(RulesError, match=says):
+            inhibition.scenario(rs, tmp_path)

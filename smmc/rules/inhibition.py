@@ -1,7 +1,8 @@
 """Inhibition scenario against a real Alertmanager: post alerts with API v2, read back which are inhibited.
 
-The alerts are built from the rules' own labels (thresholds.yml + the test cases' object labels) with
-the topology label values replaced per scenario, so a rename in the rules is caught here too.
+The alerts of rules/tests/inhibition.yml are built from the rules' own labels (thresholds.yml + the test
+cases' object labels) with the topology label values replaced per entry, so a rename in the rules is caught
+here too.
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ from pathlib import Path
 import yaml
 
 from smmc.rules import tools
-from smmc.rules.model import RuleSet
+from smmc.rules.model import RulesError, RuleSet
 from smmc.rules.routing import CONFIG
+
+SCENARIO = Path("rules/tests/inhibition.yml")
+_REQUIRED_KEYS = {"alert", "inhibited", "why"}
+_ENTRY_KEYS = _REQUIRED_KEYS | {"labels"}
 
 
 @dataclass(frozen=True)
@@ -35,326 +40,39 @@ class Probe:
     why: str
 
 
-def scenario(rs: RuleSet) -> list[Probe]:
-    def alert(key: str, name: str, inhibited: bool, why: str, **labels: str) -> Probe:
-        a = rs.alert(name)
-        base = dict(a.fire.labels) if a.fire else {}
-        base.update(labels)
-        return Probe(key, name, {"alertname": name, **base, **a.labels}, inhibited, why)
-
-    return [
-        # topology: modem -> concentrator -> meters
-        alert(
-            "modem-a",
-            "ModemWithoutPresence",
-            False,
-            "a cause is never inhibited by its effects",
-            modem="MODEM-A",
-            concentrator="TD-A",
-            comuna="SANTIAGO",
-        ),
-        alert("conc-a", "ConcentratorUnreachable", True, "its modem has no presence", concentrator="TD-A"),
-        alert(
-            "conc-a-wo",
-            "WorkOrderConcentratorUnreachable",
-            True,
-            "its modem has no presence",
-            concentrator="TD-A",
-        ),
-        alert("modem-a-ip", "ModemIpPresenceNok", True, "the modem has no presence at all", modem="MODEM-A"),
-        alert(
-            "meters-a",
-            "MeterCommunicationAlarm",
-            True,
-            "their concentrator is unreachable",
-            concentrator="TD-A",
-            comuna="SANTIAGO",
-        ),
-        alert("conc-b", "ConcentratorUnreachable", False, "its modem is fine", concentrator="TD-B"),
-        # the router before the status report: the SWE file (meters) lands, the concentrator's status word
-        # (unreachable) has not yet: the router alert explains the meters directly
-        alert(
-            "modem-r",
-            "ModemWithoutPresence",
-            False,
-            "a cause is never inhibited by its effects",
-            modem="MODEM-R",
-            concentrator="TD-R",
-            comuna="SANTIAGO",
-        ),
-        alert(
-            "meters-r",
-            "MeterCommunicationAlarm",
-            True,
-            "their router has no presence (no ConcentratorUnreachable yet)",
-            concentrator="TD-R",
-            comuna="SANTIAGO",
-        ),
-        alert(
-            "meters-r-field",
-            "MeterCommunicationAlarmPersistent",
-            True,
-            "their router has no presence (no ConcentratorUnreachable yet)",
-            concentrator="TD-R",
-            comuna="SANTIAGO",
-        ),
-        alert(
-            "wo-r-reach",
-            "WorkOrderErrorsRetry",
-            True,
-            "meter reachability behind a router without presence",
-            concentrator="TD-R",
-            category="meter_reachability",
-        ),
-        alert(
-            "wo-r-meters",
-            "WorkOrderMeterUnreachable",
-            True,
-            "meter reachability behind a router without presence",
-            concentrator="TD-R",
-            category="meter_reachability",
-        ),
-        # a PLC modem failure (CSW U) explains its meters as an unreachable concentrator does
-        alert(
-            "plc-p",
-            "ConcentratorConditionHigh",
-            False,
-            "a cause",
-            concentrator="TD-P",
-            comuna="NUNOA",
-            flag="U",
-        ),
-        alert(
-            "meters-p",
-            "MeterCommunicationAlarm",
-            True,
-            "their concentrator's PLC modem failed",
-            concentrator="TD-P",
-            comuna="NUNOA",
-        ),
-        alert(
-            "wo-p-meters",
-            "WorkOrderMeterUnreachable",
-            True,
-            "their concentrator's PLC modem failed",
-            concentrator="TD-P",
-            category="meter_reachability",
-        ),
-        alert(
-            "plc-q-field",
-            "ConcentratorConditionHighPersistent",
-            False,
-            "the field rung of a PLC failure is a cause too",
-            concentrator="TD-Q",
-            comuna="NUNOA",
-            flag="U",
-        ),
-        alert(
-            "meters-q-field",
-            "MeterCommunicationAlarmPersistent",
-            True,
-            "no SM04 crew per meter: the concentrator's PLC modem failed",
-            concentrator="TD-Q",
-            comuna="NUNOA",
-        ),
-        alert(
-            "tamper-c",
-            "ConcentratorConditionHigh",
-            False,
-            "a concentrator tamper flag (L) says nothing about the PLC line",
-            concentrator="TD-C",
-            comuna="NUNOA",
-            flag="L",
-        ),
-        # a SIM that is not ACTIVE -> its router's presence (one SM05 order per router, the SIM's)
-        alert(
-            "sim-s",
-            "SimNotActiveInService",
-            False,
-            "the SIM is the cause",
-            modem="MODEM-S",
-            concentrator="TD-S",
-            comuna="SANTIAGO",
-            sim_state="SUSPENDED",
-        ),
-        alert(
-            "modem-s",
-            "ModemWithoutPresence",
-            True,
-            "its SIM is not ACTIVE",
-            modem="MODEM-S",
-            concentrator="TD-S",
-            comuna="SANTIAGO",
-        ),
-        alert("modem-s-ip", "ModemIpPresenceNok", True, "its SIM is not ACTIVE", modem="MODEM-S"),
-        alert(
-            "modem-t",
-            "ModemWithoutPresence",
-            False,
-            "its SIM is ACTIVE (no SIM alert for this modem)",
-            modem="MODEM-T",
-            concentrator="TD-T",
-            comuna="SANTIAGO",
-        ),
-        alert(
-            "conc-s",
-            "ConcentratorUnreachable",
-            True,
-            "its modem has no presence (inhibited itself, still a cause)",
-            concentrator="TD-S",
-        ),
-        alert(
-            "escalation-s",
-            "ModemIncidentEscalation",
-            False,
-            "the operator's SLA incident is not replaced by the field order",
-            modem="MODEM-S",
-            concentrator="TD-S",
-            comuna="SANTIAGO",
-        ),
-        # the concentrator ladder: remote, specialist, field for the same flag
-        alert(
-            "csw-k-field",
-            "ConcentratorConditionHighPersistent",
-            False,
-            "the top rung",
-            concentrator="TD-K",
-            comuna="NUNOA",
-            flag="Z",
-        ),
-        alert(
-            "csw-k-spec",
-            "ConcentratorConditionHighSpecialist",
-            True,
-            "the field rung replaces it",
-            concentrator="TD-K",
-            comuna="NUNOA",
-            flag="Z",
-        ),
-        alert(
-            "csw-k-remote",
-            "ConcentratorConditionHigh",
-            True,
-            "the field rung replaces it",
-            concentrator="TD-K",
-            comuna="NUNOA",
-            flag="Z",
-        ),
-        alert(
-            "csw-k-other",
-            "ConcentratorConditionHigh",
-            False,
-            "another flag of the same concentrator",
-            concentrator="TD-K",
-            comuna="NUNOA",
-            flag="I",
-        ),
-        alert(
-            "meters-c",
-            "MeterCommunicationAlarm",
-            False,
-            "their concentrator is reachable",
-            concentrator="TD-C",
-            comuna="NUNOA",
-        ),
-        # grid outage -> meter communication
-        alert(
-            "outage-d", "GridOutage", False, "an outage is a cause", concentrator="TD-D", comuna="SAN MIGUEL"
-        ),
-        alert(
-            "meters-d",
-            "MeterCommunicationAlarm",
-            True,
-            "the grid outage explains it",
-            concentrator="TD-D",
-            comuna="SAN MIGUEL",
-        ),
-        alert(
-            "wo-d-reach",
-            "WorkOrderErrorsRetry",
-            True,
-            "meter reachability during a grid outage",
-            concentrator="TD-D",
-            category="meter_reachability",
-        ),
-        alert(
-            "wo-d-dev",
-            "WorkOrderErrorsRetry",
-            False,
-            "device behaviour is not explained by an outage",
-            concentrator="TD-D",
-            category="device_behavior",
-        ),
-        # the ladder: a higher rung replaces the lower ones for the same object and problem
-        alert(
-            "tamper-x-field",
-            "MeterTamperPersistent",
-            False,
-            "the top rung",
-            meter="MX",
-            concentrator="TD-E",
-            flag="CAPE",
-        ),
-        alert(
-            "tamper-x-remote",
-            "MeterTamperDetected",
-            True,
-            "the field rung replaces it",
-            meter="MX",
-            concentrator="TD-E",
-            flag="CAPE",
-        ),
-        alert(
-            "tamper-y-remote",
-            "MeterTamperDetected",
-            False,
-            "another meter",
-            meter="MY",
-            concentrator="TD-E",
-            flag="CAPE",
-        ),
-        alert(
-            "hw-z-spec",
-            "MeterHardwareFaultSpecialist",
-            False,
-            "no field rung yet",
-            meter="MZ",
-            concentrator="TD-E",
-            flag="DRAM",
-        ),
-        alert(
-            "hw-z-remote",
-            "MeterHardwareFault",
-            True,
-            "the specialist rung replaces it",
-            meter="MZ",
-            concentrator="TD-E",
-            flag="DRAM",
-        ),
-        # severity: critical silences warning and info of the same object
-        alert("conc-f-crit", "ConcentratorUnreachablePersistent", False, "critical", concentrator="TD-F"),
-        alert(
-            "conc-f-cond",
-            "ConcentratorConditionMedium",
-            True,
-            "a critical alert on the same concentrator",
-            concentrator="TD-F",
-            comuna="LAS CONDES",
-            flag="O",
-        ),
-        alert(
-            "conc-g-cond",
-            "ConcentratorConditionMedium",
-            False,
-            "another concentrator",
-            concentrator="TD-G",
-            comuna="LAS CONDES",
-            flag="O",
-        ),
-        alert("job-h-crit", "CriticalDataJobLate", False, "critical", job="son flow 1"),
-        alert("job-h-other", "DataJobLate", False, "another job", job="ebmer"),
-        alert("watchdog", "Watchdog", False, "the dead man's switch is never inhibited"),
-    ]
+def scenario(rs: RuleSet, root: Path) -> list[Probe]:
+    """The probes of rules/tests/inhibition.yml: each entry's object labels over its rule's own labels."""
+    path = root / SCENARIO
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise RulesError(f"{path}: {exc}") from None
+    if not isinstance(doc, dict) or not doc:
+        raise RulesError(f"{path}: expected a mapping of scenario entries")
+    probes = []
+    for key, entry in doc.items():
+        where = f"{SCENARIO.name}: {key}"
+        if not isinstance(entry, dict) or set(entry) - _ENTRY_KEYS or _REQUIRED_KEYS - set(entry):
+            raise RulesError(f"{where}: needs {sorted(_REQUIRED_KEYS)}, may have labels, nothing else")
+        name = entry["alert"]
+        try:
+            rule = rs.alert(name)
+        except KeyError:
+            raise RulesError(f"{where}: no alert {name!r} in thresholds.yml") from None
+        if not isinstance(entry["inhibited"], bool):
+            raise RulesError(f"{where}: inhibited must be true or false")
+        labels = dict(rule.fire.labels) if rule.fire else {}
+        labels.update({str(k): str(v) for k, v in (entry.get("labels") or {}).items()})
+        probes.append(
+            Probe(
+                str(key),
+                name,
+                {"alertname": name, **labels, **rule.labels},
+                entry["inhibited"],
+                str(entry["why"]),
+            )
+        )
+    return probes
 
 
 def _free_port() -> int:
@@ -452,7 +170,7 @@ class RunningAlertmanager:
 
 def run(rs: RuleSet, root: Path) -> tuple[list[Probe], dict[str, bool], list[str]]:
     """Post the scenario; return the probes, what Alertmanager said per probe, and the problems."""
-    probes = scenario(rs)
+    probes = scenario(rs, root)
     with tempfile.TemporaryDirectory(prefix="smmc-inhibition-") as tmp:
         workdir = Path(tmp)
         am = RunningAlertmanager(local_config(root, workdir, "http://127.0.0.1:9"), workdir)
