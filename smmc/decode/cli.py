@@ -32,6 +32,29 @@ class _Parser(OptionParser):
         raise _UsageError(f"{self.prog}: {message} (see --help)")
 
 
+# The sub-commands that decode one positional value: name -> (argument, help, description, example).
+ONE_VALUE_COMMANDS = {
+    "csw": (
+        "value",
+        "LVM concentrator status word",
+        "Decode a concentrator status word: 6 hex digits as in the CSW report (0x allowed).",
+        "08001E",
+    ),
+    "event": (
+        "code",
+        "IEC 61968-9 event code",
+        "Decode an IEC 61968-9 EndDeviceEventType code type.domain.subdomain.event.",
+        "3.12.29.212",
+    ),
+    "wo-error": (
+        "text",
+        "work-order result text",
+        "Classify a work-order result text (HPE, LPE or technical WO report).",
+        '"[READ_METER_MACADDRESS] [TB ACK_40] REPEATER 1 FAILURE"',
+    ),
+}
+
+
 def parse_word(option: str, text: str) -> int:
     """A meter status word from the command line: hex with 0x, or decimal; at most 16 bits."""
     s = text.strip()
@@ -75,29 +98,9 @@ def _parser() -> _Parser:
     for word in WORDS:
         m.add_argument(f"--{word}", metavar="VALUE", help=f"{word} status word")
 
-    c = sub.add_parser(
-        "csw",
-        parents=[common],
-        help="LVM concentrator status word",
-        description="Decode a concentrator status word: 6 hex digits as in the CSW report (0x allowed).",
-    )
-    c.add_argument("value", help="e.g. 08001E")
-
-    e = sub.add_parser(
-        "event",
-        parents=[common],
-        help="IEC 61968-9 event code",
-        description="Decode an IEC 61968-9 EndDeviceEventType code type.domain.subdomain.event.",
-    )
-    e.add_argument("code", help="e.g. 3.12.29.212")
-
-    w = sub.add_parser(
-        "wo-error",
-        parents=[common],
-        help="work-order result text",
-        description="Classify a work-order result text (HPE, LPE or technical WO report).",
-    )
-    w.add_argument("text", help='e.g. "[READ_METER_MACADDRESS] [TB ACK_40] REPEATER 1 FAILURE"')
+    for name, (dest, summary, description, example) in ONE_VALUE_COMMANDS.items():
+        one = sub.add_parser(name, parents=[common], help=summary, description=description)
+        one.add_argument(dest, help=f"e.g. {example}")
     return p
 
 

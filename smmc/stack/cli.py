@@ -51,15 +51,23 @@ def build_parser() -> OptionParser:
     parser = OptionParser(prog=PROG, description=__doc__, env_prefix="SMMC_STACK_")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{up,status,scenario}")
 
-    up = sub.add_parser(
+    def command(
+        name: str, summary: str, dir_help: str = "state directory of `up`", **options: str
+    ) -> OptionParser:
+        """A sub-command with its own prog and the stack's environment prefix; each has --dir."""
+        command = sub.add_parser(
+            name, prog=f"{PROG} {name}", env_prefix="SMMC_STACK_", help=summary, **options
+        )
+        command.add_argument("--dir", type=Path, default=default_dir(), help=dir_help)
+        return command
+
+    up = command(
         "up",
-        prog=f"{PROG} up",
-        env_prefix="SMMC_STACK_",
-        help="start the whole stack in the foreground (Ctrl-C stops it)",
+        "start the whole stack in the foreground (Ctrl-C stops it)",
+        dir_help="state directory (reused by the next up)",
         description="Start the whole stack as local processes. Default ports (README, docs/stack.md): "
         + ", ".join(f"{s.name} {s.port}" for s in services.SERVICES),
     )
-    up.add_argument("--dir", type=Path, default=default_dir(), help="state directory (reused by the next up)")
     up.add_argument(
         "--env-file",
         type=Path,
@@ -96,26 +104,19 @@ def build_parser() -> OptionParser:
     up.add_argument("--no-grafana", action="store_true", help="do not start Grafana even when installed")
     up.add_argument("--timeout", type=positive_int, default=120, help="seconds a service may take to come up")
 
-    status = sub.add_parser(
-        "status",
-        prog=f"{PROG} status",
-        env_prefix="SMMC_STACK_",
-        help="which services answer (a local stack's --dir, else the default ports: the compose stack)",
+    command(
+        "status", "which services answer (a local stack's --dir, else the default ports: the compose stack)"
     )
-    status.add_argument("--dir", type=Path, default=default_dir(), help="state directory of `up`")
 
-    scenario = sub.add_parser(
+    scenario = command(
         "scenario",
-        prog=f"{PROG} scenario",
-        env_prefix="SMMC_STACK_",
-        help="switch a simulator scenario on or off (the next simulated day has it)",
+        "switch a simulator scenario on or off (the next simulated day has it)",
         description="Switch a simulator scenario on or off: the simulator re-reads its control file "
         "every simulated day. For the compose stack: "
         "docker compose exec simulator smmc stack scenario NAME on --data /data",
     )
     scenario.add_argument("name", nargs="?", help="scenario name (--list shows them)")
     scenario.add_argument("state", nargs="?", choices=("on", "off"), help="on or off")
-    scenario.add_argument("--dir", type=Path, default=default_dir(), help="state directory of `up`")
     scenario.add_argument("--data", type=Path, help="the simulator's --out directory (default: DIR/sim)")
     scenario.add_argument("--list", action="store_true", help="list the scenarios and which are on")
     return parser

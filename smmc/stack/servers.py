@@ -5,27 +5,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
-from .binaries import ALERTMANAGER, GRAFANA, PROMETHEUS
+from .binaries import ALERTMANAGER, GRAFANA, PROMETHEUS, Program
 from .config import write_yaml
 from .processes import ProcessGroup, free_port, wait_http_ok
 
 
 class _Server:
     """A Prometheus-family server as a process on a free (or given) 127.0.0.1 port: its config written
-    under the group's work directory, its data beside it, ready when /-/ready answers."""
+    under the group's work directory, its data beside it, ready when /-/ready answers. A subclass names
+    its program, its config file's name and its storage flag."""
+
+    program: ClassVar[Program]
+    config_file: ClassVar[str]
+    storage_flag: ClassVar[str]
 
     def __init__(
         self,
         group: ProcessGroup,
-        name: str,
-        binary: str,
-        config_file: str,
         config: Mapping[str, Any],
-        storage_flag: str,
+        name: str,
         port: int | None,
         flags: Iterable[str],
     ) -> None:
@@ -33,13 +35,13 @@ class _Server:
         self.address = f"127.0.0.1:{self.port}"
         self.url = f"http://{self.address}"
         workdir = group.workdir / name
-        self.config_path = write_yaml(workdir / config_file, config)
+        self.config_path = write_yaml(workdir / self.config_file, config)
         self.process = group.spawn(
             name,
             [
-                binary,
+                self.program.require(),
                 f"--config.file={self.config_path}",
-                f"{storage_flag}={workdir / 'data'}",
+                f"{self.storage_flag}={workdir / 'data'}",
                 f"--web.listen-address={self.address}",
                 f"--web.external-url={self.url}/",
                 *flags,
@@ -56,6 +58,10 @@ class _Server:
 
 
 class Prometheus(_Server):
+    program = PROMETHEUS
+    config_file = "prometheus.yml"
+    storage_flag = "--storage.tsdb.path"
+
     def __init__(
         self,
         group: ProcessGroup,
@@ -65,14 +71,7 @@ class Prometheus(_Server):
         extra_args: Iterable[str] = (),
     ) -> None:
         super().__init__(
-            group,
-            name,
-            PROMETHEUS.require(),
-            "prometheus.yml",
-            config,
-            "--storage.tsdb.path",
-            port,
-            ["--web.enable-lifecycle", "--log.level=info", *extra_args],
+            group, config, name, port, ["--web.enable-lifecycle", "--log.level=info", *extra_args]
         )
 
     def _data(self, path: str, **params: str) -> Any:
@@ -111,6 +110,10 @@ class Prometheus(_Server):
 
 
 class Alertmanager(_Server):
+    program = ALERTMANAGER
+    config_file = "alertmanager.yml"
+    storage_flag = "--storage.path"
+
     def __init__(
         self,
         group: ProcessGroup,
@@ -122,14 +125,7 @@ class Alertmanager(_Server):
         """`cluster_args` are the gossip flags of a clustered instance; without them the instance has
         no cluster listener (a single instance, and no second port to collide with)."""
         super().__init__(
-            group,
-            name,
-            ALERTMANAGER.require(),
-            "alertmanager.yml",
-            config,
-            "--storage.path",
-            port,
-            [*(cluster_args or ["--cluster.listen-address="]), "--log.level=info"],
+            group, config, name, port, [*(cluster_args or ["--cluster.listen-address="]), "--log.level=info"]
         )
 
     def alerts(self, **flags: bool) -> list[dict[str, Any]]:
