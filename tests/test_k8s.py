@@ -159,6 +159,19 @@ def test_sqlite_receiver_gets_a_claim_and_one_replica(objects: dict[str, dict[st
     assert "sqlite:////var/lib/smmc/receiver/receiver.sqlite" in _args(deployment)
 
 
+def test_receiver_reads_operator_tokens_from_their_secret(objects: dict[str, dict[str, Any]]) -> None:
+    """Approvals need operators: every key of the operators' Secret is a file named after its operator in
+    the directory the receiver reads with --operator-tokens."""
+    pod = objects["apps/receiver-deployment.yaml"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    path = container["args"][container["args"].index("--operator-tokens") + 1]
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == path]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"] == {"secretName": manifests.SECRET_RECEIVER_OPERATORS}  # every key, no items
+    assert mount["readOnly"] is True
+    assert ("Secret", manifests.SECRET_RECEIVER_OPERATORS) in manifests.site_references(objects)
+
+
 def test_postgresql_receiver_has_no_claim_and_several_replicas() -> None:
     settings = manifests.Settings(receiver_database_secret="smmc-receiver-db", storage_class="fast")
     objects = manifests.build(sources.load(REPO), settings)

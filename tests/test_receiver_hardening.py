@@ -297,11 +297,15 @@ def test_the_webhook_token_cannot_decide_and_operators_cannot_post_webhooks(stac
 
 
 def test_operator_tokens_from_a_directory_or_a_file(tmp_path):
+    # a Kubernetes secret volume: the files live in a timestamped directory that ..data links to, and each
+    # key is a link through ..data
     d = tmp_path / "operators"
-    d.mkdir()
-    (d / "ana.rojas").write_text("ana-token-0123456789\n")
-    (d / "luis").write_text("luis-token-0123456789")
-    (d / "..data").mkdir()  # Kubernetes' secret volume layout
+    (d / "..2026_11_30_11_00_00.1").mkdir(parents=True)
+    (d / "..2026_11_30_11_00_00.1" / "ana.rojas").write_text("ana-token-0123456789\n")
+    (d / "..2026_11_30_11_00_00.1" / "luis").write_text("luis-token-0123456789")
+    (d / "..data").symlink_to("..2026_11_30_11_00_00.1")
+    for name in ("ana.rojas", "luis"):
+        (d / name).symlink_to(f"..data/{name}")
     assert load_operator_tokens(d) == {"ana.rojas": "ana-token-0123456789", "luis": "luis-token-0123456789"}
     f = tmp_path / "operators.txt"
     f.write_text("# NOC\nana.rojas: ana-token-0123456789\n")

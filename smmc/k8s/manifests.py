@@ -61,6 +61,8 @@ class Settings:
 SECRET_RECEIVER_TOKEN = ("smmc-receiver-token", "token")
 SECRET_OPENGATE = ("smmc-opengate", "api-key")
 SECRET_RECEIVER_TARGETS = "smmc-receiver-targets"
+# one key per operator: the key is the operator's name, its value that person's token (receiver.auth)
+SECRET_RECEIVER_OPERATORS = "smmc-receiver-operators"
 SECRET_CLOUDERA = ("smmc-cloudera", "token")
 CONFIGMAP_SITE = "smmc-site"
 CONFIGMAP_CLOUDERA_SCHEDULE = ("smmc-cloudera-schedule", "jobs.yml")
@@ -395,11 +397,14 @@ def _receiver_pod(sources: Sources, settings: Settings) -> PodParts:
         "0.0.0.0:9820",
         "--token-file",
         f"/run/smmc-secrets/receiver/{token_key}",
+        "--operator-tokens",
+        "/run/smmc-secrets/operators",
     ]
     env = receiver_env(sources.actions)
     mounts = [
         {"name": "actions", "mountPath": "/etc/smmc/actions", "readOnly": True},
         {"name": "token", "mountPath": "/run/smmc-secrets/receiver", "readOnly": True},
+        {"name": "operators", "mountPath": "/run/smmc-secrets/operators", "readOnly": True},
     ]
     volumes: list[dict[str, Any]] = [
         {"name": "actions", "configMap": {"name": ACTIONS_CONFIGMAP}},
@@ -407,6 +412,8 @@ def _receiver_pod(sources: Sources, settings: Settings) -> PodParts:
             "name": "token",
             "secret": {"secretName": token_name, "items": [{"key": token_key, "path": token_key}]},
         },
+        # every key a file named after its operator: the directory form of --operator-tokens
+        {"name": "operators", "secret": {"secretName": SECRET_RECEIVER_OPERATORS}},
     ]
     if settings.receiver_database_secret:
         env.insert(0, _secret_env("SMMC_RECEIVER_DB", settings.receiver_database_secret, "url", False))
