@@ -17,7 +17,7 @@ from .processes import ProcessGroup, free_port, wait_http_ok
 class _Server:
     """A Prometheus-family server as a process on a free (or given) 127.0.0.1 port: its config written
     under the group's work directory, its data beside it, ready when /-/ready answers. A subclass names
-    its program, its config file's name and its storage flag."""
+    its program, its config file, its storage flag and the flags it adds to the caller's `extra_args`."""
 
     program: ClassVar[Program]
     config_file: ClassVar[str]
@@ -27,10 +27,11 @@ class _Server:
         self,
         group: ProcessGroup,
         config: Mapping[str, Any],
-        name: str,
-        port: int | None,
-        flags: Iterable[str],
+        name: str | None = None,
+        port: int | None = None,
+        extra_args: Iterable[str] = (),
     ) -> None:
+        name = name or self.program.what
         self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.url = f"http://{self.address}"
@@ -44,11 +45,14 @@ class _Server:
                 f"{self.storage_flag}={workdir / 'data'}",
                 f"--web.listen-address={self.address}",
                 f"--web.external-url={self.url}/",
-                *flags,
+                *self.flags(list(extra_args)),
             ],
         )
         self.group = group
         self.client = httpx.Client(base_url=self.url, timeout=10.0)
+
+    def flags(self, extra_args: list[str]) -> list[str]:
+        return extra_args
 
     def wait_ready(self, timeout: float = 60) -> None:
         wait_http_ok(f"{self.url}/-/ready", timeout, self.group)
@@ -62,17 +66,8 @@ class Prometheus(_Server):
     config_file = "prometheus.yml"
     storage_flag = "--storage.tsdb.path"
 
-    def __init__(
-        self,
-        group: ProcessGroup,
-        config: Mapping[str, Any],
-        name: str = "prometheus",
-        port: int | None = None,
-        extra_args: Iterable[str] = (),
-    ) -> None:
-        super().__init__(
-            group, config, name, port, ["--web.enable-lifecycle", "--log.level=info", *extra_args]
-        )
+    def flags(self, extra_args: list[str]) -> list[str]:
+        return ["--web.enable-lifecycle", "--log.level=info", *extra_args]
 
     def _data(self, path: str, **params: str) -> Any:
         response = self.client.get(path, params=params)
@@ -114,19 +109,10 @@ class Alertmanager(_Server):
     config_file = "alertmanager.yml"
     storage_flag = "--storage.path"
 
-    def __init__(
-        self,
-        group: ProcessGroup,
-        config: Mapping[str, Any],
-        name: str = "alertmanager",
-        port: int | None = None,
-        cluster_args: Iterable[str] = (),
-    ) -> None:
-        """`cluster_args` are the gossip flags of a clustered instance; without them the instance has
-        no cluster listener (a single instance, and no second port to collide with)."""
-        super().__init__(
-            group, config, name, port, [*(cluster_args or ["--cluster.listen-address="]), "--log.level=info"]
-        )
+    def flags(self, extra_args: list[str]) -> list[str]:
+        """`extra_args` are the gossip flags of a clustered instance; without them the instance has no
+        cluster listener (a single instance, and no second port to collide with)."""
+        return [*(extra_args or ["--cluster.listen-address="]), "--log.level=info"]
 
     def alerts(self, **flags: bool) -> list[dict[str, Any]]:
         """GET /api/v2/alerts; flags: active, silenced, inhibited, unprocessed."""

@@ -53,7 +53,7 @@ class ClusteredAlertmanager(Alertmanager):
             group,
             config,
             name=name,
-            cluster_args=[
+            extra_args=[
                 f"--cluster.listen-address={self.cluster_address}",
                 f"--cluster.advertise-address={self.cluster_address}",
                 *(f"--cluster.peer={p}" for p in peers),

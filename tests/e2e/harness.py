@@ -67,14 +67,8 @@ def alertmanager_binary() -> str | None:
 class Prometheus(_Prometheus):
     """A Prometheus that re-sends firing alerts every second (the default minute would outlast a wait)."""
 
-    def __init__(
-        self,
-        group: ProcessGroup,
-        config: Mapping[str, Any],
-        name: str = "prometheus",
-        port: int | None = None,
-    ) -> None:
-        super().__init__(group, config, name, port, extra_args=["--rules.alert.resend-delay=1s"])
+    def flags(self, extra_args: list[str]) -> list[str]:
+        return super().flags(["--rules.alert.resend-delay=1s", *extra_args])
 
 
 def rewrite_prometheus_config(
