@@ -29,9 +29,7 @@ ALERT_COLUMNS = {
     "maintenance": "Rung",
     "team": "Team",
     "Value": "Since",
-    "comuna": "Comuna",
-    "concentrator": "Concentrator",
-    "modem": "Router",
+    **p.object_columns("comuna", "concentrator", "modem"),
     "meter": "Meter",
     "flag": "Flag",
     "category": "Category",
@@ -67,7 +65,6 @@ def firing_alerts_table(matchers: str, *, title: str = "Firing alerts, newest fi
             )
         ],
         unit="dateTimeFromNow",
-        steps=p.OK_ONLY,
         columns=ALERT_COLUMNS,
         sort_by="Since",
         height=height,

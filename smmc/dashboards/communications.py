@@ -46,6 +46,19 @@ SIM_STATE_COLOURS = {
     **{state: (state, "red") for state in ("SUSPENDED", "DELETED", "RETIRED", "BANNED")},
 }
 ROW_CAP = 500
+# (title, description, billable label) of the SIM counts by state
+SIMS_BY_BILLING = (
+    (
+        "SIMs billable, by state",
+        "SIM cards in the states the contract bills (ACTIVE, TESTING, RETIRED, SUSPENDED).",
+        "true",
+    ),
+    (
+        "SIMs not billable, by state",
+        "SIM cards in states that are not billed (READY, REQUESTED, DELETED, BANNED).",
+        "false",
+    ),
+)
 OPEN_ALARMS = 'opengate_alarm_open{modem=~"$modem",severity=~"$alarm_severity"}'
 # the daily traffic datastreams reset each day: their day total is their highest value in the day, read
 # on a 10-minute subquery grid (144 points a day per router instead of 1,440 samples at a 60 s poll)
@@ -61,6 +74,18 @@ def _per_concentrator(router_metric: str, labels: str = "") -> str:
     """A router's value on each concentrator row it carries (joined on modem)."""
     keep = f" ({labels})" if labels else " ()"
     return f"{CHAIN} * on (modem) group_left{keep} {router_metric}"
+
+
+def _routers_out(title: str, description: str, presence: str):
+    """How many routers a presence series says are out (0), coloured against the fleet."""
+    return p.stat(
+        title, description, [Query(f"sum({presence} == bool 0)")], unit="short", steps=ROUTERS_OUT_STEPS
+    )
+
+
+def _router_link(*, from_fields: bool = False):
+    """A link that filters this dashboard to the clicked router."""
+    return p.object_link("Router", KEY, "modem", from_fields=from_fields)
 
 
 def build():
@@ -87,20 +112,16 @@ def build():
             unit="percentunit",
             steps=PRESENT_STEPS,
         ),
-        p.stat(
+        _routers_out(
             "Routers without presence",
             "Routers whose unified presence is not IP. Orange from one (ModemWithoutPresence), red from 40 "
             "(1 % of the fleet).",
-            [Query(f"sum({PRESENT} == bool 0)")],
-            unit="short",
-            steps=ROUTERS_OUT_STEPS,
+            PRESENT,
         ),
-        p.stat(
+        _routers_out(
             "IP presence NOK",
             "Routers whose IP presence datastream says NOK. Orange from one, red from 40 (1 % of the fleet).",
-            [Query(f"sum({IP_PRESENCE} == bool 0)")],
-            unit="short",
-            steps=ROUTERS_OUT_STEPS,
+            IP_PRESENCE,
         ),
         p.stat(
             "Open device alarms",
@@ -131,13 +152,9 @@ def build():
                 Query(_per_concentrator("opengate_modem_signal_strength_dbm")),
                 Query(_per_concentrator("opengate_modem_sim_state", "state")),
             ],
-            unit="none",
-            steps=p.OK_ONLY,
             join_by="concentrator",
             columns={
-                "comuna": "Comuna",
-                "concentrator": "Concentrator",
-                "modem": "Router",
+                **p.object_columns("comuna", "concentrator", "modem"),
                 "unified_presence": "Presence",
                 "source": "Presence source",
                 "Value #B": "Presence date",
@@ -148,7 +165,7 @@ def build():
             },
             column_units={"Value #B": "dateTimeAsIso", "Value #D": "s", "Value #E": "dBm"},
             column_mappings={
-                "Value #C": p.value_text({"1": ("OK", "green"), "0": ("NOK", "red")}),
+                "Value #C": p.one_zero("OK", "NOK"),
                 "state": p.value_text(SIM_STATE_COLOURS),
             },
             column_steps={"Value #D": RTT_STEPS},
@@ -171,7 +188,7 @@ def build():
             layer_name="Routers",
             unit="short",
             steps=((None, "red"), (1, "green")),
-            links=[p.drilldown("Router ${__data.fields.modem}", KEY, {"modem": "modem"}, from_fields=True)],
+            links=[_router_link(from_fields=True)],
         ),
         p.timeseries(
             "Presence history",
@@ -203,7 +220,7 @@ def build():
             [Query(f"topk(10, {RTT})", "{{modem}}")],
             unit="s",
             steps=RTT_STEPS,
-            links=[p.drilldown("Router ${__field.labels.modem}", KEY, {"modem": "modem"})],
+            links=[_router_link()],
         ),
     ]
     traffic = [
@@ -237,7 +254,7 @@ def build():
             [Query(f"topk(10, {scoped(SENT)} + {scoped(RECEIVED)})", "{{modem}}")],
             unit="bytes",
             steps=TRAFFIC_STEPS,
-            links=[p.drilldown("Router ${__field.labels.modem}", KEY, {"modem": "modem"})],
+            links=[_router_link()],
         ),
         p.bargauge(
             "Top 10 consumers by peak daily traffic, 30 days",
@@ -252,25 +269,20 @@ def build():
             ],
             unit="bytes",
             steps=TRAFFIC_STEPS,
-            links=[p.drilldown("Router ${__field.labels.modem}", KEY, {"modem": "modem"})],
+            links=[_router_link()],
         ),
     ]
     sims_and_alarms = [
-        p.bargauge(
-            "SIMs billable, by state",
-            "SIM cards in the states the contract bills (ACTIVE, TESTING, RETIRED, SUSPENDED).",
-            [Query('sort_desc(sum by (state) (opengate_sims{billable="true"}))', "{{state}}")],
-            unit="short",
-            steps=p.NEUTRAL,
-            width=6,
-        ),
-        p.bargauge(
-            "SIMs not billable, by state",
-            "SIM cards in states that are not billed (READY, REQUESTED, DELETED, BANNED).",
-            [Query('sort_desc(sum by (state) (opengate_sims{billable="false"}))', "{{state}}")],
-            unit="short",
-            steps=p.NEUTRAL,
-            width=6,
+        *(
+            p.breakdown(
+                title,
+                description,
+                f'opengate_sims{{billable="{billable}"}}',
+                ["state"],
+                steps=p.NEUTRAL,
+                width=6,
+            )
+            for title, description, billable in SIMS_BY_BILLING
         ),
         p.bargauge(
             "Open device alarms by rule and severity",
@@ -291,7 +303,6 @@ def build():
             f"Open OpenGate alarms with their router (at most {ROW_CAP}). Click the router for its detail.",
             [Query(f"topk({ROW_CAP}, {scoped(OPEN_ALARMS)})")],
             unit="short",
-            steps=p.OK_ONLY,
             columns={"modem": "Router", "rule": "Rule", "severity": "Severity"},
             column_links=p.object_cell_links("modem"),
             width=24,
@@ -310,8 +321,6 @@ def build():
                 Query(scoped(f"opengate_modem_signal_strength_dbm{MODEM}")),
                 Query(scoped(f"opengate_modem_sim_state{MODEM}")),
             ],
-            unit="none",
-            steps=p.OK_ONLY,
             join_by="modem",
             columns={
                 "modem": "Router",
@@ -324,7 +333,7 @@ def build():
             },
             column_units={"Value #C": "s", "Value #D": "dBm"},
             column_mappings={
-                "Value #B": p.value_text({"1": ("OK", "green"), "0": ("NOK", "red")}),
+                "Value #B": p.one_zero("OK", "NOK"),
                 "state": p.value_text(SIM_STATE_COLOURS),
             },
             column_steps={"Value #C": RTT_STEPS},
@@ -362,6 +371,17 @@ SESSIONS = f"opengate_modem_daily_sessions_started{MODEM}"
 ALARM_FILTER = '{modem=~"$modem",severity=~"$alarm_severity"}'
 SIM_ALARMS_SINCE = 'opengate_sim_alarm_open_since_timestamp_seconds{severity=~"$alarm_severity"}'
 AGE_STEPS = ((None, "green"), (86400, "orange"), (3 * 86400, "red"))
+ALARMS = 'opengate_alarms{severity=~"$alarm_severity"}'
+# the seed's device alarm summary: (title, description, label)
+ALARMS_BY = (
+    (
+        "Device alarms by status",
+        "Device alarms per status (OPEN, ATTEND, CLOSED), as the seed's summary.",
+        "status",
+    ),
+    ("Device alarms by rule", "Device alarms per rule, every status.", "rule"),
+    ("Device alarms by severity", "Device alarms per severity, every status.", "severity"),
+)
 
 
 def accounting_panels() -> list:
@@ -414,8 +434,6 @@ def accounting_panels() -> list:
                 Query(f"sum by (modem) ({SENT} + {RECEIVED})"),
                 Query(f"sum by (modem) ({MONTH_SENT} + {MONTH_RECEIVED})"),
             ],
-            unit="none",
-            steps=p.OK_ONLY,
             join_by="modem",
             columns={
                 "modem": "Router",
@@ -427,7 +445,7 @@ def accounting_panels() -> list:
             column_units={"Value #C": "bytes", "Value #D": "bytes"},
             sort_by="Total bytes / month",
             height=10,
-            links=[p.drilldown("Router ${__data.fields.modem}", KEY, {"modem": "modem"}, from_fields=True)],
+            links=[_router_link(from_fields=True)],
         ),
     ]
 
@@ -442,8 +460,6 @@ def sim_panels() -> list:
                 Query(f"max by (modem, msisdn, imsi, iccid) (opengate_modem_info{MODEM})"),
                 Query(f"max by (modem, state) (opengate_modem_sim_state{MODEM})"),
             ],
-            unit="none",
-            steps=p.OK_ONLY,
             join_by="modem",
             columns={
                 "modem": "Router",
@@ -454,7 +470,7 @@ def sim_panels() -> list:
             },
             column_mappings={"state": p.value_text(SIM_STATE_COLOURS)},
             height=10,
-            links=[p.drilldown("Router ${__data.fields.modem}", KEY, {"modem": "modem"}, from_fields=True)],
+            links=[_router_link(from_fields=True)],
         ),
     ]
 
@@ -467,43 +483,14 @@ def alarm_panels() -> list:
             "Device alarms, total",
             "OpenGate device alarms: open and attended ones, and closed ones within the exporter's window "
             "(7 days by default).",
-            [Query('sum(opengate_alarms{severity=~"$alarm_severity"})')],
+            [Query(f"sum({ALARMS})")],
             unit="short",
             steps=p.OK_ONLY,
             width=6,
         ),
-        p.bargauge(
-            "Device alarms by status",
-            "Device alarms per status (OPEN, ATTEND, CLOSED), as the seed's summary.",
-            [
-                Query(
-                    'sort_desc(sum by (status) (opengate_alarms{severity=~"$alarm_severity"}))', "{{status}}"
-                )
-            ],
-            unit="short",
-            steps=p.OK_ONLY,
-            width=6,
-        ),
-        p.bargauge(
-            "Device alarms by rule",
-            "Device alarms per rule, every status.",
-            [Query('sort_desc(sum by (rule) (opengate_alarms{severity=~"$alarm_severity"}))', "{{rule}}")],
-            unit="short",
-            steps=p.OK_ONLY,
-            width=6,
-        ),
-        p.bargauge(
-            "Device alarms by severity",
-            "Device alarms per severity, every status.",
-            [
-                Query(
-                    'sort_desc(sum by (severity) (opengate_alarms{severity=~"$alarm_severity"}))',
-                    "{{severity}}",
-                )
-            ],
-            unit="short",
-            steps=p.OK_ONLY,
-            width=6,
+        *(
+            p.breakdown(title, description, ALARMS, [label], steps=p.OK_ONLY, width=6)
+            for title, description, label in ALARMS_BY
         ),
         _oldest_first(
             p.table(
@@ -513,8 +500,6 @@ def alarm_panels() -> list:
                     Query(f"opengate_alarm_open_since_timestamp_seconds{ALARM_FILTER} * 1000"),
                     Query(f"time() - opengate_alarm_open_since_timestamp_seconds{ALARM_FILTER}"),
                 ],
-                unit="none",
-                steps=p.OK_ONLY,
                 columns={
                     "rule": "Rule",
                     "modem": "Router",
@@ -524,9 +509,7 @@ def alarm_panels() -> list:
                 },
                 column_units={"Value #A": "dateTimeAsIso", "Value #B": "s"},
                 height=10,
-                links=[
-                    p.drilldown("Router ${__data.fields.modem}", KEY, {"modem": "modem"}, from_fields=True)
-                ],
+                links=[_router_link(from_fields=True)],
             )
         ),
         _oldest_first(
@@ -534,8 +517,6 @@ def alarm_panels() -> list:
                 "SIM alarms",
                 "Every SIM (subscription) alarm not yet closed, with its opening date and age, oldest first.",
                 [Query(f"{SIM_ALARMS_SINCE} * 1000"), Query(f"time() - {SIM_ALARMS_SINCE}")],
-                unit="none",
-                steps=p.OK_ONLY,
                 columns={
                     "rule": "Rule",
                     "sim": "SIM",

@@ -155,7 +155,6 @@ def build():
                 )
             ],
             unit="short",
-            steps=p.OK_ONLY,
             columns={"comuna": "Comuna", "priority": "Priority", "Value": "Concentrators"},
             sort_by="Concentrators",
             width=8,
@@ -180,11 +179,8 @@ def build():
                 )
             ],
             unit="short",
-            steps=p.OK_ONLY,
             columns={
-                "concentrator": "Concentrator",
-                "comuna": "Comuna",
-                "modem": "Router",
+                **p.object_columns("concentrator", "comuna", "modem"),
                 "flag": "Condition",
                 "name": "Name",
                 "priority": "Priority",
@@ -218,13 +214,9 @@ def build():
                 Query(f"smmc_concentrator_reachable {IN_SCOPE}"),
                 Query(f"time() - (smmc_concentrator_status_word_timestamp_seconds {IN_SCOPE})"),
             ],
-            unit="none",
-            steps=p.OK_ONLY,
             join_by="concentrator",
             columns={
-                "concentrator": "Concentrator",
-                "comuna": "Comuna",
-                "modem": "Router",
+                **p.object_columns("concentrator", "comuna", "modem"),
                 "Value #A": "CSW",
                 "Value #B": "Reachable",
                 "Value #C": "Status word age",

@@ -158,7 +158,6 @@ def build():
                 Query(f"sum by (comuna, measured_at_td) (smmc_meter_events{COMUNA})"),
             ],
             unit="short",
-            steps=p.OK_ONLY,
             columns={
                 "comuna": "Comuna",
                 "measured_at_td": "Measured at TD",
@@ -205,15 +204,12 @@ def build():
                 )
             ],
             unit="short",
-            steps=p.OK_ONLY,
             columns={
                 "meter": "Meter",
                 "flag": "Flag",
                 "severity": "Severity",
                 "category": "Category",
-                "concentrator": "Concentrator",
-                "comuna": "Comuna",
-                "modem": "Router",
+                **p.object_columns("concentrator", "comuna", "modem"),
             },
             column_mappings={"severity": p.SEVERITY_COLOURS},
             column_links=p.object_cell_links("concentrator", "modem"),

@@ -81,7 +81,6 @@ def _rung_grid():
         "Click a row for the Alerts dashboard on that rung.",
         queries,
         unit="short",
-        steps=p.OK_ONLY,
         join_by="maintenance",
         columns={"maintenance": "Rung", **{ref[s]: s.capitalize() for s in SEVERITIES}},
         column_steps={

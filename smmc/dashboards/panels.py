@@ -133,14 +133,15 @@ def _panel_type(
     width: int,
     height: int,
     steps: Thresholds | None = None,
+    unit: str | None = None,
     instant: bool = False,
     table: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A panel function made from what one panel type adds (`style(panel, queries, steps, **options)`):
     every type takes title, description, queries, unit, steps, links, width and height the same way and
-    sets them once, through `_with_common`; `width`, `height` and `steps` are the type's defaults (no
-    `steps`: the caller must give them)."""
-    default_width, default_height, default_steps = width, height, steps
+    sets them once, through `_with_common`; `width`, `height`, `steps` and `unit` are the type's defaults
+    (no `steps` or no `unit`: the caller must give them)."""
+    default_width, default_height, default_steps, default_unit = width, height, steps, unit
 
     def decorate(style: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(style)
@@ -149,7 +150,7 @@ def _panel_type(
             description: str,
             queries: Sequence[Query],
             *,
-            unit: str,
+            unit: str | None = default_unit,
             steps: Thresholds | None = default_steps,
             links: Iterable[dashboard_builder.DashboardLink] = (),
             width: int = default_width,
@@ -158,6 +159,8 @@ def _panel_type(
         ) -> Any:
             if steps is None:
                 raise TypeError(f"{style.__name__}() needs steps (its thresholds)")
+            if unit is None:
+                raise TypeError(f"{style.__name__}() needs a unit")
             panel = _with_common(
                 new_panel(),
                 title,
@@ -310,7 +313,9 @@ def _column_override(
 COLOURED_CELL = {"type": "color-background", "mode": "basic"}
 
 
-@_panel_type(table_builder.Panel, width=24, height=9, instant=True, table=True)
+# a table's cells are coloured and given units per column (column_steps, column_units); the panel's own
+# are the fallback: no unit and no colour
+@_panel_type(table_builder.Panel, width=24, height=9, steps=OK_ONLY, unit="none", instant=True, table=True)
 def table(
     panel: Any,
     queries: Sequence[Query],
@@ -489,6 +494,73 @@ SEVERITY_COLOURS = value_text(
 )
 
 
+def one_zero(one: str, zero: str, colours: tuple[str, str] = ("green", "red")) -> dashboard_model.ValueMap:
+    """A 1/0 value in words: e.g. 1 -> OK green, 0 -> NOK red."""
+    return value_text({"1": (one, colours[0]), "0": (zero, colours[1])})
+
+
+def legend(*labels: str) -> str:
+    """The legend that names a series by its labels: `{{action}}: {{result}}`."""
+    return ": ".join(f"{{{{{label}}}}}" for label in labels)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Panel families: one way to draw a kind of fact, its defaults stated once
+
+
+def up_stat(
+    title: str,
+    description: str,
+    queries: Sequence[Query],
+    *,
+    up: str = "UP",
+    down: str = "DOWN",
+    **options: Any,
+) -> Any:
+    """Whether something works (1) or not (0), in words: `up` in green, `down` in red."""
+    return stat(
+        title,
+        description,
+        queries,
+        unit="none",
+        steps=UP_DOWN,
+        mappings=[one_zero(up, down)],
+        **options,
+    )
+
+
+def breakdown(
+    title: str,
+    description: str,
+    expr: str,
+    labels: Sequence[str],
+    *,
+    steps: Thresholds,
+    aggregation: str = "sum",
+    unit: str = "short",
+    **options: Any,
+) -> Any:
+    """A bar per value of `labels` (the `aggregation` of `expr` by them), the largest first."""
+    query = Query(f"sort_desc({aggregation} by ({', '.join(labels)}) ({expr}))", legend(*labels))
+    return bargauge(title, description, [query], unit=unit, steps=steps, **options)
+
+
+def top10(
+    title: str,
+    description: str,
+    expr: str,
+    label: str,
+    *,
+    steps: Thresholds,
+    aggregation: str = "sum",
+    unit: str = "short",
+    **options: Any,
+) -> Any:
+    """The ten values of `label` with the largest `aggregation` of `expr`, a bar each."""
+    query = Query(f"topk(10, {aggregation} by ({label}) ({expr}))", legend(label))
+    return bargauge(title, description, [query], unit=unit, steps=steps, **options)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Variables
 
@@ -586,11 +658,18 @@ def drilldown(
     return dashboard_builder.DashboardLink(title).url(f"{dashboard_url(key)}?{'&'.join(params)}")
 
 
-def concentrator_link() -> dashboard_builder.DashboardLink:
-    """A bar's link to its concentrator: the Concentrators dashboard filtered to it."""
-    return drilldown(
-        "Concentrator ${__field.labels.concentrator}", "concentrators", {"concentrator": "concentrator"}
-    )
+def object_link(
+    what: str, key: str, variable: str, *, from_fields: bool = False
+) -> dashboard_builder.DashboardLink:
+    """A link, titled `what` and the object, to dashboard `key` filtered to the clicked object: its
+    variable `variable` set from the label (or table field) of the same name."""
+    source = f"__data.fields.{variable}" if from_fields else f"__field.labels.{variable}"
+    return drilldown(f"{what} ${{{source}}}", key, {variable: variable}, from_fields=from_fields)
+
+
+def concentrator_link(*, from_fields: bool = False) -> dashboard_builder.DashboardLink:
+    """A bar's (or row's) link to its concentrator: the Concentrators dashboard filtered to it."""
+    return object_link("Concentrator", "concentrators", "concentrator", from_fields=from_fields)
 
 
 def dashboard_link(title: str, key: str) -> dashboard_builder.DashboardLink:
@@ -620,18 +699,26 @@ def concentrator_out_of_scope() -> str:
     )
 
 
+# The objects of the metering chain: label (and variable) -> what the NOC calls it, the dashboard about it.
+OBJECTS = {
+    "comuna": ("Comuna", "meters"),
+    "concentrator": ("Concentrator", "concentrators"),
+    "modem": ("Router", "communications"),
+}
+
+
+def object_columns(*labels: str) -> dict[str, str]:
+    """Table columns of objects, headed the same everywhere (modem -> Router)."""
+    return {label: OBJECTS[label][0] for label in labels}
+
+
 def object_cell_links(*columns: str) -> dict[str, list[tuple[str, str]]]:
     """Table cell links from an object column to its dashboard: comuna -> Meters, concentrator ->
     Concentrators, modem (router) -> Communications, each with the variable set."""
-    targets = {
-        "comuna": ("Comuna", "meters", "comuna"),
-        "concentrator": ("Concentrator", "concentrators", "concentrator"),
-        "modem": ("Router", "communications", "modem"),
-    }
     out = {}
     for column in columns:
-        what, key, variable = targets[column]
-        url = f"{dashboard_url(key)}?var-{variable}=${{__data.fields.{column}}}&${{__url_time_range}}"
+        what, key = OBJECTS[column]
+        url = f"{dashboard_url(key)}?var-{column}=${{__data.fields.{column}}}&${{__url_time_range}}"
         out[column] = [(f"{what} ${{__data.fields.{column}}}", url)]
     return out
 

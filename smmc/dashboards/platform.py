@@ -185,8 +185,6 @@ def _job_table(title: str, description: str, statuses: str, sort_column: str, de
                 Query(f"max by (job) (cloudera_job_last_success_timestamp_seconds{{{job}}}) * 1000"),
                 Query('max by (job) (cloudera_job_deadline_timestamp_seconds{job=~"$cloudera_job"}) * 1000'),
             ],
-            unit="none",
-            steps=p.OK_ONLY,
             join_by="job",
             columns={
                 "job": "Job",
@@ -322,8 +320,6 @@ def resource_panels() -> list:
                     Query("max by (host) (cloudera_host_memory_total_bytes)"),
                     Query("max by (host) (cloudera_host_maintenance_mode)"),
                 ],
-                unit="none",
-                steps=p.OK_ONLY,
                 join_by="host",
                 columns={
                     "host": "Host",
@@ -355,8 +351,6 @@ def resource_panels() -> list:
                     Query("max by (service, health) (cloudera_service_health == 1)"),
                     Query("max by (service) (cloudera_service_maintenance_mode)"),
                 ],
-                unit="none",
-                steps=p.OK_ONLY,
                 join_by="service",
                 columns={
                     "service": "Service",
