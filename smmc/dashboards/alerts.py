@@ -112,11 +112,7 @@ def build():
             ],
             unit="short",
             steps=p.OK_ONLY,
-            series_steps={
-                "critical": ((None, "green"), (1, "red")),
-                "warning": ((None, "green"), (1, "orange")),
-                "info": ((None, "green"), (1, "blue")),
-            },
+            series_steps=p.SEVERITY_STEPS,
             width=18,
         ),
         p.stat(
@@ -124,7 +120,7 @@ def build():
             "Alerts firing now (the Watchdog, which always fires, left out): 0 when all is well.",
             [Query(f"count({FIRING}) or on () vector(0)")],
             unit="short",
-            steps=((None, "green"), (1, "orange")),
+            steps=p.any_is("orange"),
             width=6,
         ),
         p.timeseries(
@@ -136,50 +132,35 @@ def build():
             steps=p.OK_ONLY,
             stacked=True,
         ),
-        p.bargauge(
+        p.breakdown(
             "Firing alerts by team",
             "Alerts firing now per team they are routed to.",
-            [Query(f"sort_desc(count by (team) ({FIRING}))", "{{team}}")],
-            unit="short",
+            FIRING,
+            ["team"],
+            aggregation="count",
             steps=p.ANY_IS_WARNING,
         ),
         firing_alerts_table(FILTERS),
     ]
     receiver = [
-        p.timeseries(
+        p.hourly(
             "Notifications received per hour",
             "Alertmanager notifications the receiver accepted per hour, by receiver and status "
             "(accepted, duplicate...).",
-            [
-                Query(
-                    "sum by (receiver, status) (increase(smmc_receiver_notifications_total[1h]))",
-                    "{{receiver}}: {{status}}",
-                )
-            ],
-            unit="short",
-            steps=p.OK_ONLY,
-            interval="1h",
+            [p.increase_by("smmc_receiver_notifications_total", ["receiver", "status"])],
         ),
-        p.bargauge(
+        p.breakdown(
             "Actions by type and result",
             "Maintenance actions the receiver dispatched in the time range, per action type (ticket, "
             "remote command, field order...) and result.",
-            [
-                Query(
-                    "sort_desc(sum by (action, result) (increase(smmc_receiver_actions_total[$__range])))",
-                    "{{action}}: {{result}}",
-                )
-            ],
-            unit="short",
+            "increase(smmc_receiver_actions_total[$__range])",
+            ["action", "result"],
             steps=p.OK_ONLY,
         ),
-        p.timeseries(
+        p.hourly(
             "Actions per hour, by result",
             "Actions dispatched per hour per result.",
-            [Query("sum by (result) (increase(smmc_receiver_actions_total[1h]))", "{{result}}")],
-            unit="short",
-            steps=p.OK_ONLY,
-            interval="1h",
+            [p.increase_by("smmc_receiver_actions_total", ["result"])],
         ),
         p.timeseries(
             "Outbox depth",
@@ -223,12 +204,11 @@ RECEIVER_URL = "http://127.0.0.1:9820"  # compose publishes the receiver there (
 
 def receiver_url_variable() -> dashboard_builder.TextBoxVariable:
     """Where the NOC's browser reaches the receiver; an installation sets its own in the dashboard."""
-    return (
-        dashboard_builder.TextBoxVariable("receiver_url")
-        .label("Receiver URL")
-        .description("Base URL of the receiver as the browser reaches it (the approvals page is under it).")
-        .default_value(RECEIVER_URL)
-        .current(dashboard_model.VariableOption(selected=True, text=RECEIVER_URL, value=RECEIVER_URL))
+    return p.url_variable(
+        "receiver_url",
+        "Receiver URL",
+        "Base URL of the receiver as the browser reaches it (the approvals page is under it).",
+        RECEIVER_URL,
     )
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from smmc.dashboards import freshness
 from smmc.dashboards import panels as p
-from smmc.dashboards.alert_thresholds import alert_steps, rules
+from smmc.dashboards.alert_thresholds import rules
 from smmc.dashboards.panels import Query
 
 KEY = "health"
@@ -16,10 +17,27 @@ OPTIONAL_JOB = _PARAMS["eventhub_job"]
 NEVER_ANSWERED = (
     f'(max by (job) (max_over_time(up{{job="{OPTIONAL_JOB}"}}[{_PARAMS["azure_exporter_memory"]}])) == 0)'
 )
-UP_MAPPING = p.value_text({"1": ("UP", "green"), "0": ("DOWN", "red")})
-DAILY_AGE_STEPS = ((None, "green"), (26 * 3600, "orange"), (48 * 3600, "red"))
-# red where SourceFileStale fires (a day plus slack), orange once a day has passed
-SOURCE_AGE_STEPS = alert_steps("SourceFileStale", "source_max_age_seconds", warn_from=86400)
+# (title, description, age) of each source's data
+SOURCE_AGES = (
+    (
+        "SMMePlus: age of the newest ingest, by file kind",
+        "Time since a file of each kind was last ingested; the files are daily.",
+        freshness.FILE_AGE,
+        freshness.FILE_AGE_STEPS,
+    ),
+    (
+        "OpenGate: time since the last successful poll",
+        "Time since the OpenGate exporter last completed a poll of the North API.",
+        Query("time() - opengate_last_success_timestamp_seconds", "opengate"),
+        freshness.POLL_AGE_STEPS,
+    ),
+    (
+        "Cloudera: age of the last good report",
+        "Time since the Cloudera exporter last read the job status report successfully.",
+        Query("time() - cloudera_report_last_success_timestamp_seconds", "cloudera report"),
+        freshness.REPORT_AGE_STEPS,
+    ),
+)
 
 
 def build():
@@ -27,17 +45,14 @@ def build():
         p.query_variable("job", "Scrape job", "label_values(up, job)", "Prometheus scrape job."),
     ]
     targets = [
-        p.stat(
+        p.up_stat(
             "Targets up",
             "Every scrape target: UP when Prometheus' last scrape succeeded. The optional Azure metrics "
             f"exporter ({OPTIONAL_JOB}) is listed once it has answered (not where its profile is off).",
             [Query(f'min by (job) (up{{job=~"$job"}}) unless on (job) {NEVER_ANSWERED}', "{{job}}")],
-            unit="none",
-            steps=p.UP_DOWN,
             width=12,
-            mappings=[UP_MAPPING],
         ),
-        p.stat(
+        p.up_stat(
             "Sources up",
             "Each exporter's view of its own source: the SMMePlus file kinds, the OpenGate "
             "API, the Cloudera report.",
@@ -46,10 +61,7 @@ def build():
                 Query("min(opengate_up)", "opengate api"),
                 Query("min(cloudera_report_up)", "cloudera report"),
             ],
-            unit="none",
-            steps=p.UP_DOWN,
             width=12,
-            mappings=[UP_MAPPING],
         ),
         p.timeseries(
             "Scrape duration",
@@ -67,39 +79,16 @@ def build():
         ),
     ]
     ingest = [
-        p.timeseries(
-            "SMMePlus: age of the newest ingest, by file kind",
-            "Time since a file of each kind was last ingested; the files are daily.",
-            [Query("time() - max by (kind) (smmc_source_last_ingest_timestamp_seconds)", "{{kind}}")],
-            unit="s",
-            steps=SOURCE_AGE_STEPS,
-            width=8,
+        *(
+            p.timeseries(title, description, [age], unit="s", steps=steps, width=8)
+            for title, description, age, steps in SOURCE_AGES
         ),
-        p.timeseries(
-            "OpenGate: time since the last successful poll",
-            "Time since the OpenGate exporter last completed a poll of the North API.",
-            [Query("time() - opengate_last_success_timestamp_seconds", "opengate")],
-            unit="s",
-            steps=((None, "green"), (300, "orange"), (900, "red")),
-            width=8,
-        ),
-        p.timeseries(
-            "Cloudera: age of the last good report",
-            "Time since the Cloudera exporter last read the job status report successfully.",
-            [Query("time() - cloudera_report_last_success_timestamp_seconds", "cloudera report")],
-            unit="s",
-            steps=DAILY_AGE_STEPS,
-            width=8,
-        ),
-        p.timeseries(
+        p.hourly(
             "Rows ingested per hour",
             "SMMePlus rows ingested per hour, by file kind.",
-            [Query("sum by (kind) (increase(smmc_source_rows_total[1h]))", "{{kind}}")],
-            unit="short",
-            steps=p.OK_ONLY,
-            interval="1h",
+            [p.increase_by("smmc_source_rows_total", ["kind"])],
         ),
-        p.timeseries(
+        p.hourly(
             "Rows rejected per hour, by reason",
             "Malformed rows skipped per hour, by source and reason (0 when nothing was rejected).",
             [
@@ -115,11 +104,9 @@ def build():
                     "cloudera: {{reason}}",
                 ),
             ],
-            unit="short",
             steps=p.ANY_IS_WARNING,
-            interval="1h",
         ),
-        p.timeseries(
+        p.hourly(
             "Files rejected per hour",
             "SMMePlus files set aside in rejected/ per hour, by kind (0 when none).",
             [
@@ -129,11 +116,9 @@ def build():
                     "{{kind}}",
                 )
             ],
-            unit="short",
             steps=p.ANY_IS_BAD,
-            interval="1h",
         ),
-        p.timeseries(
+        p.hourly(
             "OpenGate requests per hour, by endpoint and code",
             "North API requests per hour; 401/403, 429 and 5xx codes show the API's trouble.",
             [
@@ -141,9 +126,6 @@ def build():
                     "sum by (endpoint, code) (increase(opengate_requests_total[1h]))", "{{endpoint}} {{code}}"
                 )
             ],
-            unit="short",
-            steps=p.OK_ONLY,
-            interval="1h",
         ),
         p.timeseries(
             "OpenGate poll duration",
@@ -152,7 +134,7 @@ def build():
             unit="s",
             steps=((None, "green"), (10, "orange"), (30, "red")),
         ),
-        p.timeseries(
+        p.hourly(
             "Per-meter series dropped by the cap, per hour",
             "Series the SMMePlus exporter left out per hour because the per-meter series limit was "
             "reached (0 when none): raise --per-meter-series-limit or expect meter alerts to miss meters.",
@@ -163,9 +145,7 @@ def build():
                     "{{metric}}",
                 )
             ],
-            unit="short",
             steps=p.ANY_IS_WARNING,
-            interval="1h",
         ),
     ]
     return p.dashboard(

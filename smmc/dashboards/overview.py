@@ -27,9 +27,6 @@ AREAS = (
 # the dead man's switch: always firing, so never counted as something to act on
 WATCHDOG = "Watchdog"
 SEVERITIES = ("critical", "warning", "info")
-CRITICAL_STEPS = ((None, "green"), (1, "red"))
-WARNING_STEPS = ((None, "green"), (1, "orange"))
-INFO_STEPS = ((None, "green"), (1, "blue"))
 FIRING = 'ALERTS{alertstate="firing",alertname!="Watchdog"'
 
 
@@ -54,7 +51,7 @@ def _area_tile(title: str, key: str, groups: tuple[str, ...]):
         ],
         unit="short",
         steps=p.OK_ONLY,
-        series_steps={"critical": CRITICAL_STEPS, "warning": WARNING_STEPS},
+        series_steps={severity: p.SEVERITY_STEPS[severity] for severity in ("critical", "warning")},
         width=4,
         height=5,
         graph=False,
@@ -83,11 +80,7 @@ def _rung_grid():
         unit="short",
         join_by="maintenance",
         columns={"maintenance": "Rung", **{ref[s]: s.capitalize() for s in SEVERITIES}},
-        column_steps={
-            ref["critical"]: CRITICAL_STEPS,
-            ref["warning"]: WARNING_STEPS,
-            ref["info"]: INFO_STEPS,
-        },
+        column_steps={ref[severity]: p.SEVERITY_STEPS[severity] for severity in SEVERITIES},
         width=10,
         height=8,
         links=[

@@ -61,7 +61,14 @@ Thresholds = Sequence[tuple[float | None, str]]
 
 # Threshold presets. The first step's value is None: the base colour.
 OK_ONLY: Thresholds = ((None, "green"),)
-ANY_IS_BAD: Thresholds = ((None, "green"), (1, "red"))
+
+
+def any_is(colour: str) -> Thresholds:
+    """A count of things to act on: green at 0, `colour` from one."""
+    return ((None, "green"), (1, colour))
+
+
+ANY_IS_BAD: Thresholds = any_is("red")
 ANY_IS_WARNING: Thresholds = ((None, "green"), (1, "orange"), (10, "red"))
 UP_DOWN: Thresholds = ((None, "red"), (1, "green"))
 # a count that is context, not a call to act: no colour
@@ -489,9 +496,10 @@ def value_text(mapping: dict[str, tuple[str, str]]) -> dashboard_model.ValueMap:
     )
 
 
-SEVERITY_COLOURS = value_text(
-    {"critical": ("critical", "red"), "warning": ("warning", "orange"), "info": ("info", "blue")}
-)
+SEVERITY_COLOUR = {"critical": "red", "warning": "orange", "info": "blue"}
+SEVERITY_COLOURS = value_text({severity: (severity, colour) for severity, colour in SEVERITY_COLOUR.items()})
+# a count of alerts (or flags) of each severity: green at 0, the severity's colour from one
+SEVERITY_STEPS = {severity: any_is(colour) for severity, colour in SEVERITY_COLOUR.items()}
 
 
 def one_zero(one: str, zero: str, colours: tuple[str, str] = ("green", "red")) -> dashboard_model.ValueMap:
@@ -527,6 +535,18 @@ def up_stat(
         mappings=[one_zero(up, down)],
         **options,
     )
+
+
+def hourly(
+    title: str, description: str, queries: Sequence[Query], *, steps: Thresholds = OK_ONLY, **options: Any
+):
+    """Counts per hour (increases over 1h), one point an hour."""
+    return timeseries(title, description, queries, unit="short", steps=steps, interval="1h", **options)
+
+
+def increase_by(counter: str, labels: Sequence[str], window: str = "1h") -> Query:
+    """A counter's increase over `window`, summed by `labels` and named by them."""
+    return Query(f"sum by ({', '.join(labels)}) (increase({counter}[{window}]))", legend(*labels))
 
 
 def breakdown(
@@ -622,17 +642,27 @@ def custom_variable(
     )
 
 
+def url_variable(name: str, label: str, description: str, default: str) -> dashboard_builder.TextBoxVariable:
+    """Where the NOC's browser reaches a service: a text box an installation sets to its own URL."""
+    return (
+        dashboard_builder.TextBoxVariable(name)
+        .label(label)
+        .description(description)
+        .default_value(default)
+        .current(dashboard_model.VariableOption(selected=True, text=default, value=default))
+    )
+
+
 ALERTMANAGER_URL = "http://localhost:9093"
 
 
 def alertmanager_variable() -> dashboard_builder.TextBoxVariable:
     """Where the NOC's browser reaches Alertmanager (the compose stack publishes it on :9093)."""
-    return (
-        dashboard_builder.TextBoxVariable("alertmanager_url")
-        .label("Alertmanager URL")
-        .description("Alertmanager as the browser reaches it, for the alert and silence links.")
-        .default_value(ALERTMANAGER_URL)
-        .current(dashboard_model.VariableOption(selected=True, text=ALERTMANAGER_URL, value=ALERTMANAGER_URL))
+    return url_variable(
+        "alertmanager_url",
+        "Alertmanager URL",
+        "Alertmanager as the browser reaches it, for the alert and silence links.",
+        ALERTMANAGER_URL,
     )
 
 
