@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders import common as common_builder
-
 from smmc.dashboards import panels as p
 from smmc.dashboards.alert_thresholds import alert_steps
 from smmc.dashboards.panels import Query
@@ -492,7 +490,7 @@ def alarm_panels() -> list:
             p.breakdown(title, description, ALARMS, [label], steps=p.OK_ONLY, width=6)
             for title, description, label in ALARMS_BY
         ),
-        _oldest_first(
+        (
             p.table(
                 "Open device alarms, oldest first",
                 "Every router alarm not yet closed with its opening date and age, the oldest at the top.",
@@ -508,11 +506,12 @@ def alarm_panels() -> list:
                     "Value #B": "Age",
                 },
                 column_units={"Value #A": "dateTimeAsIso", "Value #B": "s"},
+                sort_by="Age",
                 height=10,
                 links=[_router_link(from_fields=True)],
             )
         ),
-        _oldest_first(
+        (
             p.table(
                 "SIM alarms",
                 "Every SIM (subscription) alarm not yet closed, with its opening date and age, oldest first.",
@@ -525,12 +524,8 @@ def alarm_panels() -> list:
                     "Value #B": "Age",
                 },
                 column_units={"Value #A": "dateTimeAsIso", "Value #B": "s"},
+                sort_by="Age",
                 height=8,
             )
         ),
     ]
-
-
-def _oldest_first(panel):
-    """Two instant frames with the same labels are merged into one row per alarm; the oldest on top."""
-    return panel.sort_by([common_builder.TableSortByFieldState().display_name("Age").desc(True)])

@@ -3,8 +3,7 @@ SMMePlus integration signal."""
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders import common as common_builder
-
+from smmc.dashboards import freshness
 from smmc.dashboards import panels as p
 from smmc.dashboards.alert_thresholds import alert_param, alert_steps
 from smmc.dashboards.panels import Query
@@ -13,13 +12,10 @@ KEY = "platform"
 TITLE = "Data platform"
 
 JOB = '{job=~"$cloudera_job",criticality=~"$criticality"}'
-DAY = 86400
-# red where SourceFileStale fires (a day plus slack), orange once a day has passed
-AGE_STEPS = alert_steps("SourceFileStale", "source_max_age_seconds", warn_from=DAY)
 # the seed's report reads failures first: a failed job red, a late one orange, never green
 STATUS_COLOURS = {"failed": "red", "late": "orange", "unknown": "purple", "ok": "green"}
 STATUS_STEPS = {
-    status: ((None, "green"), (1, colour)) if status != "ok" else ((None, "text"), (1, "green"))
+    status: p.any_is(colour) if status != "ok" else ((None, "text"), (1, "green"))
     for status, colour in STATUS_COLOURS.items()
 }
 STATUS_TEXT = p.value_text({status: (status, colour) for status, colour in STATUS_COLOURS.items()})
@@ -51,10 +47,7 @@ STATE_TEXT = p.value_text(
 )
 STORAGE_USED = "(cloudera_hdfs_used_bytes + cloudera_hdfs_non_dfs_used_bytes) / cloudera_hdfs_capacity_bytes"
 SERVICE_DOWN = 'cloudera_service_state{state="STOPPED"} or cloudera_service_health{health="BAD"}'
-
-
-def _sorted(panel, column: str, descending: bool):
-    return panel.sort_by([common_builder.TableSortByFieldState().display_name(column).desc(descending)])
+MAINTENANCE_MODE_TEXT = p.one_zero("yes", "no", ("blue", "text"))
 
 
 def build():
@@ -85,10 +78,7 @@ def build():
             unit="short",
             steps=p.OK_ONLY,
             # a critical job failed or late pages (CriticalDataJobFailed/Late); another one opens a ticket
-            series_steps={
-                "critical": ((None, "green"), (1, "red")),
-                "non_critical": ((None, "green"), (1, "orange")),
-            },
+            series_steps={"critical": p.ANY_IS_BAD, "non_critical": p.any_is("orange")},
             width=8,
         ),
         p.stat(
@@ -105,14 +95,13 @@ def build():
             series_steps=STATUS_STEPS,
             width=8,
         ),
-        p.stat(
+        p.up_stat(
             "Cloudera report",
             "Whether the last read of the daily status report succeeded.",
             [Query("min(cloudera_report_up)")],
-            unit="none",
-            steps=p.UP_DOWN,
+            up="read",
+            down="failing",
             width=8,
-            mappings=[p.value_text({"1": ("read", "green"), "0": ("failing", "red")})],
         ),
         p.timeseries(
             "Jobs failed or late over time",
@@ -149,9 +138,9 @@ def build():
             "SMMePlus files: age of the newest ingest",
             "Time since the SMMePlus exporter last ingested a file of each kind (SWE, HPE, LPE, "
             "CSW...): the daily file integration.",
-            [Query("time() - max by (kind) (smmc_source_last_ingest_timestamp_seconds)", "{{kind}}")],
+            [freshness.FILE_AGE],
             unit="s",
-            steps=AGE_STEPS,
+            steps=freshness.FILE_AGE_STEPS,
         ),
     ]
     return p.dashboard(
@@ -175,36 +164,34 @@ def build():
 def _job_table(title: str, description: str, statuses: str, sort_column: str, descending: bool):
     selector = f'{{job=~"$cloudera_job",criticality=~"$criticality",status=~"{statuses}"}}'
     job = 'job=~"$cloudera_job",criticality=~"$criticality"'
-    return _sorted(
-        p.table(
-            title,
-            description,
-            [
-                Query(f"cloudera_job_status{selector} == 1"),
-                Query(f"max by (job) (cloudera_job_last_run_timestamp_seconds{{{job}}}) * 1000"),
-                Query(f"max by (job) (cloudera_job_last_success_timestamp_seconds{{{job}}}) * 1000"),
-                Query('max by (job) (cloudera_job_deadline_timestamp_seconds{job=~"$cloudera_job"}) * 1000'),
-            ],
-            join_by="job",
-            columns={
-                "job": "Job",
-                "criticality": "Criticality",
-                "status": "Status",
-                "Value #B": "Last run",
-                "Value #C": "Last success",
-                "Value #D": "Deadline",
-            },
-            column_units={
-                "Value #B": "dateTimeAsIso",
-                "Value #C": "dateTimeAsIso",
-                "Value #D": "dateTimeAsIso",
-            },
-            column_mappings={"status": STATUS_TEXT},
-            extra=[{"id": "filterByValue", "options": _non_empty("status")}],
-            height=8,
-        ),
-        sort_column,
-        descending,
+    return p.table(
+        title,
+        description,
+        [
+            Query(f"cloudera_job_status{selector} == 1"),
+            Query(f"max by (job) (cloudera_job_last_run_timestamp_seconds{{{job}}}) * 1000"),
+            Query(f"max by (job) (cloudera_job_last_success_timestamp_seconds{{{job}}}) * 1000"),
+            Query('max by (job) (cloudera_job_deadline_timestamp_seconds{job=~"$cloudera_job"}) * 1000'),
+        ],
+        join_by="job",
+        columns={
+            "job": "Job",
+            "criticality": "Criticality",
+            "status": "Status",
+            "Value #B": "Last run",
+            "Value #C": "Last success",
+            "Value #D": "Deadline",
+        },
+        column_units={
+            "Value #B": "dateTimeAsIso",
+            "Value #C": "dateTimeAsIso",
+            "Value #D": "dateTimeAsIso",
+        },
+        column_mappings={"status": STATUS_TEXT},
+        extra=[{"id": "filterByValue", "options": _non_empty("status")}],
+        sort_by=sort_column,
+        sort_ascending=not descending,
+        height=8,
     )
 
 
@@ -267,15 +254,14 @@ def resource_panels() -> list:
             steps=p.ANY_IS_BAD,
             width=6,
         ),
-        p.stat(
+        p.up_stat(
             "Cloudera Manager",
             "Whether the last poll of Cloudera Manager's REST API succeeded (the resource panels show its "
             "last good data otherwise).",
             [Query("min(cloudera_manager_up)")],
-            unit="none",
-            steps=p.UP_DOWN,
+            up="read",
+            down="failing",
             width=6,
-            mappings=[p.value_text({"1": ("read", "green"), "0": ("failing", "red")})],
         ),
         p.timeseries(
             "HDFS storage",
@@ -306,69 +292,62 @@ def resource_panels() -> list:
             steps=((None, "green"), (0.85, "orange"), (0.95, "red")),
             width=8,
         ),
-        _sorted(
-            p.table(
-                "Data lake hosts",
-                "Every host with Cloudera Manager's health, maintenance mode, CPU and memory; worst "
-                "health first.",
-                [
-                    Query("cloudera_host_health == 1"),
-                    Query("max by (host) (cloudera_host_cpu_usage_ratio)"),
-                    Query(
-                        "max by (host) (cloudera_host_memory_used_bytes / cloudera_host_memory_total_bytes)"
-                    ),
-                    Query("max by (host) (cloudera_host_memory_total_bytes)"),
-                    Query("max by (host) (cloudera_host_maintenance_mode)"),
-                ],
-                join_by="host",
-                columns={
-                    "host": "Host",
-                    "cluster": "Cluster",
-                    "health": "Health",
-                    "Value #B": "CPU",
-                    "Value #C": "Memory used",
-                    "Value #D": "Memory",
-                    "Value #E": "Maintenance",
-                },
-                column_units={"Value #B": "percentunit", "Value #C": "percentunit", "Value #D": "bytes"},
-                column_mappings={
-                    "health": HEALTH_TEXT,
-                    "Value #E": p.value_text({"1": ("yes", "blue"), "0": ("no", "text")}),
-                },
-                width=12,
-                height=9,
-            ),
-            "Health",
-            False,
+        p.table(
+            "Data lake hosts",
+            "Every host with Cloudera Manager's health, maintenance mode, CPU and memory; worst "
+            "health first.",
+            [
+                Query("cloudera_host_health == 1"),
+                Query("max by (host) (cloudera_host_cpu_usage_ratio)"),
+                Query("max by (host) (cloudera_host_memory_used_bytes / cloudera_host_memory_total_bytes)"),
+                Query("max by (host) (cloudera_host_memory_total_bytes)"),
+                Query("max by (host) (cloudera_host_maintenance_mode)"),
+            ],
+            join_by="host",
+            columns={
+                "host": "Host",
+                "cluster": "Cluster",
+                "health": "Health",
+                "Value #B": "CPU",
+                "Value #C": "Memory used",
+                "Value #D": "Memory",
+                "Value #E": "Maintenance",
+            },
+            column_units={"Value #B": "percentunit", "Value #C": "percentunit", "Value #D": "bytes"},
+            column_mappings={
+                "health": HEALTH_TEXT,
+                "Value #E": MAINTENANCE_MODE_TEXT,
+            },
+            sort_by="Health",
+            sort_ascending=True,
+            width=12,
+            height=9,
         ),
-        _sorted(
-            p.table(
-                "Data lake services",
-                "Every service with its state, health and maintenance mode (stopped or BAD: "
-                "ClouderaServiceDown).",
-                [
-                    Query("cloudera_service_state == 1"),
-                    Query("max by (service, health) (cloudera_service_health == 1)"),
-                    Query("max by (service) (cloudera_service_maintenance_mode)"),
-                ],
-                join_by="service",
-                columns={
-                    "service": "Service",
-                    "type": "Type",
-                    "cluster": "Cluster",
-                    "state": "State",
-                    "health": "Health",
-                    "Value #C": "Maintenance",
-                },
-                column_mappings={
-                    "state": STATE_TEXT,
-                    "health": HEALTH_TEXT,
-                    "Value #C": p.value_text({"1": ("yes", "blue"), "0": ("no", "text")}),
-                },
-                width=12,
-                height=9,
-            ),
-            "State",
-            True,
+        p.table(
+            "Data lake services",
+            "Every service with its state, health and maintenance mode (stopped or BAD: "
+            "ClouderaServiceDown).",
+            [
+                Query("cloudera_service_state == 1"),
+                Query("max by (service, health) (cloudera_service_health == 1)"),
+                Query("max by (service) (cloudera_service_maintenance_mode)"),
+            ],
+            join_by="service",
+            columns={
+                "service": "Service",
+                "type": "Type",
+                "cluster": "Cluster",
+                "state": "State",
+                "health": "Health",
+                "Value #C": "Maintenance",
+            },
+            column_mappings={
+                "state": STATE_TEXT,
+                "health": HEALTH_TEXT,
+                "Value #C": MAINTENANCE_MODE_TEXT,
+            },
+            sort_by="State",
+            width=12,
+            height=9,
         ),
     ]
