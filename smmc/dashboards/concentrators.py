@@ -114,7 +114,7 @@ def build():
             ],
             unit="short",
             steps=p.OK_ONLY,
-            links=[p.drilldown("Comuna ${__field.labels.comuna}", KEY, {"comuna": "comuna"})],
+            links=[p.object_link("Comuna", KEY, "comuna")],
         ),
     ]
     distribution = [
@@ -135,12 +135,13 @@ def build():
             maximum=1,
             links=[p.drilldown("Filter by condition ${__field.labels.flag}", KEY, {"condition": "flag"})],
         ),
-        p.bargauge(
+        p.top10(
             "Top 10 concentrators by conditions",
             "Concentrators with the most status-word conditions (of the selected ones) at once. Click a bar "
             "for its detail.",
-            [Query(f"topk(10, count by (concentrator) ({COND}))", "{{concentrator}}")],
-            unit="short",
+            COND,
+            "concentrator",
+            aggregation="count",
             steps=CONDITIONS_STEPS,
             width=8,
             links=[p.concentrator_link()],
@@ -160,9 +161,7 @@ def build():
             width=8,
             height=8,
             column_links=p.object_cell_links("comuna"),
-            links=[
-                p.drilldown("Comuna ${__data.fields.comuna}", KEY, {"comuna": "comuna"}, from_fields=True)
-            ],
+            links=[p.object_link("Comuna", KEY, "comuna", from_fields=True)],
         ),
     ]
     detail = [
@@ -222,9 +221,7 @@ def build():
                 "Value #C": "Status word age",
             },
             column_units={"Value #C": "s"},
-            column_mappings={
-                "Value #B": p.value_text({"1": ("reachable", "green"), "0": ("unreachable", "red")})
-            },
+            column_mappings={"Value #B": p.one_zero("reachable", "unreachable")},
             column_links=p.object_cell_links("concentrator", "modem"),
             sort_by="Status word age",
             width=12,
@@ -245,14 +242,7 @@ def build():
             unit="short",
             steps=((None, "green"), (1, "orange"), (3, "red")),
             width=24,
-            links=[
-                p.drilldown(
-                    "Concentrator ${__data.fields.concentrator}",
-                    KEY,
-                    {"concentrator": "concentrator"},
-                    from_fields=True,
-                )
-            ],
+            links=[p.concentrator_link(from_fields=True)],
         ),
     ]
     return p.dashboard(

@@ -106,12 +106,12 @@ def build():
         ),
     ]
     distribution = [
-        p.bargauge(
+        p.breakdown(
             "Meters by alarm category",
             "Distinct meters with an active flag of each catalog category (tamper, hardware, clock...); a "
             "meter with flags of two categories is in both bars.",
-            [Query(f"sort_desc(sum by (category) ({BY_CATEGORY}))", "{{category}}")],
-            unit="short",
+            BY_CATEGORY,
+            ["category"],
             steps=p.NEUTRAL,
             width=6,
         ),
@@ -123,27 +123,27 @@ def build():
             unit="short",
             steps=p.NEUTRAL,
             width=6,
-            links=[p.drilldown("Filter by flag ${__field.labels.flag}", KEY, {"flag": "flag"})],
+            links=[p.object_link("Filter by flag", KEY, "flag")],
         ),
-        p.bargauge(
+        p.top10(
             "Top 10 concentrators by meters with an alarm",
             "Concentrators with the most distinct meters with a critical or warning flag (info flags left "
             "out; a meter with two flags counts once). Click a bar for the concentrator's detail.",
-            [Query(f"topk(10, sum by (concentrator) ({ALARMED}))", "{{concentrator}}")],
-            unit="short",
+            ALARMED,
+            "concentrator",
             steps=CONCENTRATOR_ALARM_STEPS,
             width=6,
             links=[p.concentrator_link()],
         ),
-        p.bargauge(
+        p.top10(
             "Top 10 comunas by meters with an alarm",
             "Comunas with the most distinct meters with a critical or warning flag (a recording rule per "
             "comuna: the concentrator filter does not apply). Click a bar to filter by the comuna.",
-            [Query(f"topk(10, sum by (comuna) ({ALARMED_PER_COMUNA}))", "{{comuna}}")],
-            unit="short",
+            ALARMED_PER_COMUNA,
+            "comuna",
             steps=p.NEUTRAL,
             width=6,
-            links=[p.drilldown("Comuna ${__field.labels.comuna}", KEY, {"comuna": "comuna"})],
+            links=[p.object_link("Comuna", KEY, "comuna")],
         ),
     ]
     comunas = [
@@ -168,9 +168,7 @@ def build():
             sort_by="Meters",
             width=12,
             height=12,
-            links=[
-                p.drilldown("Comuna ${__data.fields.comuna}", KEY, {"comuna": "comuna"}, from_fields=True)
-            ],
+            links=[p.object_link("Comuna", KEY, "comuna", from_fields=True)],
         ),
         p.geomap(
             "Meters with alarms: heat map",

@@ -78,15 +78,12 @@ def build():
             width=8,
             height=8,
         ),
-        p.timeseries(
+        p.hourly(
             "Work-order results per hour, by outcome",
             "Work orders whose result was ingested in each hour, ok or error.",
-            [Query(f"sum by (outcome) (increase({RESULTS}[1h]))", "{{outcome}}")],
-            unit="short",
-            steps=p.OK_ONLY,
+            [p.increase_by(RESULTS, ["outcome"])],
             bars=True,
             stacked=True,
-            interval="1h",
             width=16,
         ),
         p.timeseries(
@@ -100,17 +97,12 @@ def build():
             unit="short",
             steps=p.OK_ONLY,
         ),
-        p.bargauge(
+        p.breakdown(
             "Results by activity and outcome",
             "Work orders in the dashboard's time range per activity (reachability, commissioning, "
             "meter reading...) and outcome.",
-            [
-                Query(
-                    f"sort_desc(sum by (activity, outcome) (increase({RESULTS}[$__range])))",
-                    "{{activity}}: {{outcome}}",
-                )
-            ],
-            unit="short",
+            f"increase({RESULTS}[$__range])",
+            ["activity", "outcome"],
             steps=p.OK_ONLY,
             width=12,
         ),
@@ -123,26 +115,26 @@ def build():
             unit="short",
             width=8,
         ),
-        p.bargauge(
+        p.breakdown(
             "Errors by prescribed action, last day",
             "Work-order errors of the last 24 hours per action the seed's error table prescribes "
             "(the maintenance rung).",
-            [Query(f"sort_desc(sum by (maintenance) ({ERRORS_1D}))", "{{maintenance}}")],
-            unit="short",
+            ERRORS_1D,
+            ["maintenance"],
             steps=ERROR_STEPS,
             width=8,
         ),
-        p.bargauge(
+        p.top10(
             "Top 10 concentrators by errors, last day",
             "Concentrators with the most work-order errors in the last 24 hours. Click one for its "
             "status word.",
-            [Query(f"topk(10, sum by (concentrator) ({ERRORS_BY_CONCENTRATOR_1D}))", "{{concentrator}}")],
-            unit="short",
+            ERRORS_BY_CONCENTRATOR_1D,
+            "concentrator",
             steps=ERROR_STEPS,
             width=8,
             links=[p.concentrator_link()],
         ),
-        p.timeseries(
+        p.hourly(
             "Errors per hour, by category",
             "Work-order errors ingested in each hour, per error category.",
             [
@@ -152,11 +144,8 @@ def build():
                     "{{category}}",
                 )
             ],
-            unit="short",
-            steps=p.OK_ONLY,
             bars=True,
             stacked=True,
-            interval="1h",
             width=24,
         ),
     ]
@@ -185,14 +174,7 @@ def build():
             },
             sort_by="Fewest errors per day, 3 days",
             height=10,
-            links=[
-                p.drilldown(
-                    "Concentrator ${__data.fields.concentrator}",
-                    "concentrators",
-                    {"concentrator": "concentrator"},
-                    from_fields=True,
-                )
-            ],
+            links=[p.concentrator_link(from_fields=True)],
         ),
     ]
     return p.dashboard(
