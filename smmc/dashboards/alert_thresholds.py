@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from smmc.dashboards import panels as p
 from smmc.rules import model
 
 Steps = tuple[tuple[float | None, str], ...]
@@ -32,7 +33,7 @@ def alert_steps(alert: str, param: str, warn_from: float) -> Steps:
     threshold = alert_param(alert, param)
     if warn_from >= threshold:
         return ((None, "green"), (threshold, "red"))
-    return ((None, "green"), (warn_from, "orange"), (threshold, "red"))
+    return p.levels(warn_from, threshold)
 
 
 # the escalation ladder's order; a rung the rules add later comes after these

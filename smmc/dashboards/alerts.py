@@ -16,7 +16,7 @@ FILTERS = 'maintenance=~"$maintenance",team=~"$team",severity=~"$severity"'
 # the Watchdog always fires (the dead man's switch, shown on the Overview): never counted here
 FIRING = f'ALERTS{{alertstate="firing",alertname!="Watchdog",{FILTERS}}}'
 
-OUTBOX_STEPS = ((None, "green"), (10, "orange"), (100, "red"))
+OUTBOX_STEPS = p.levels(10, 100)
 # red where ReceiverOutboxStuck fires
 OLDEST_ACTION_STEPS = alert_steps("ReceiverOutboxStuck", "receiver_outbox_max_age_seconds", warn_from=300)
 

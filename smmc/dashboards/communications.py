@@ -31,18 +31,20 @@ SENT = f"opengate_modem_daily_sent_bytes{MODEM}"
 RECEIVED = f"opengate_modem_daily_received_bytes{MODEM}"
 PRESENT_STEPS = ((None, "red"), (0.9, "orange"), (0.98, "green"))
 # routers out: orange from one (an alert fires for it), red from 40 (1 % of Enel's ~4,000 routers)
-ROUTERS_OUT_STEPS = ((None, "green"), (1, "orange"), (40, "red"))
+ROUTERS_OUT_STEPS = p.levels(1, 40)
 # open OpenGate alarms: the seed shows 345 open on an ordinary day
-OPEN_ALARM_STEPS = ((None, "green"), (500, "orange"), (1000, "red"))
+OPEN_ALARM_STEPS = p.levels(500, 1000)
 # red where ModemRttHigh fires
 RTT_STEPS = alert_steps("ModemRttHigh", "rtt_max_seconds", warn_from=0.5)
-TRAFFIC_STEPS = ((None, "green"), (50 * 2**20, "orange"), (200 * 2**20, "red"))
+TRAFFIC_STEPS = p.levels(50 * 2**20, 200 * 2**20)
 # OpenGate's SIM administrative states: in service, on its way in or out, out of service
-SIM_STATE_COLOURS = {
-    "ACTIVE": ("ACTIVE", "green"),
-    **{state: (state, "orange") for state in ("REQUESTED", "READY", "REPAIR", "TESTING")},
-    **{state: (state, "red") for state in ("SUSPENDED", "DELETED", "RETIRED", "BANNED")},
-}
+SIM_STATE_TEXT = p.coloured(
+    {
+        "ACTIVE": "green",
+        **dict.fromkeys(("REQUESTED", "READY", "REPAIR", "TESTING"), "orange"),
+        **dict.fromkeys(("SUSPENDED", "DELETED", "RETIRED", "BANNED"), "red"),
+    }
+)
 ROW_CAP = 500
 # (title, description, billable label) of the SIM counts by state
 SIMS_BY_BILLING = (
@@ -164,7 +166,7 @@ def build():
             column_units={"Value #B": "dateTimeAsIso", "Value #D": "s", "Value #E": "dBm"},
             column_mappings={
                 "Value #C": p.one_zero("OK", "NOK"),
-                "state": p.value_text(SIM_STATE_COLOURS),
+                "state": SIM_STATE_TEXT,
             },
             column_steps={"Value #D": RTT_STEPS},
             column_links=p.object_cell_links("comuna", "concentrator", "modem"),
@@ -332,7 +334,7 @@ def build():
             column_units={"Value #C": "s", "Value #D": "dBm"},
             column_mappings={
                 "Value #B": p.one_zero("OK", "NOK"),
-                "state": p.value_text(SIM_STATE_COLOURS),
+                "state": SIM_STATE_TEXT,
             },
             column_steps={"Value #C": RTT_STEPS},
             column_links=p.object_cell_links("modem"),
@@ -368,7 +370,7 @@ MONTH_RECEIVED = f"opengate_modem_monthly_received_bytes{MODEM}"
 SESSIONS = f"opengate_modem_daily_sessions_started{MODEM}"
 ALARM_FILTER = '{modem=~"$modem",severity=~"$alarm_severity"}'
 SIM_ALARMS_SINCE = 'opengate_sim_alarm_open_since_timestamp_seconds{severity=~"$alarm_severity"}'
-AGE_STEPS = ((None, "green"), (86400, "orange"), (3 * 86400, "red"))
+AGE_STEPS = p.levels(86400, 3 * 86400)
 ALARMS = 'opengate_alarms{severity=~"$alarm_severity"}'
 # the seed's device alarm summary: (title, description, label)
 ALARMS_BY = (
@@ -466,7 +468,7 @@ def sim_panels() -> list:
                 "imsi": "IMSI",
                 "iccid": "ICCID",
             },
-            column_mappings={"state": p.value_text(SIM_STATE_COLOURS)},
+            column_mappings={"state": SIM_STATE_TEXT},
             height=10,
             links=[_router_link(from_fields=True)],
         ),

@@ -27,9 +27,9 @@ PRIORITIES = ("alta", "media", "baja")
 PRIORITY_ZEROS = " or ".join(f'label_replace(vector(0), "priority", "{p}", "", "")' for p in PRIORITIES)
 
 # a concentrator carries about 200 meters; 1 % of Enel's 10,000 concentrators is 100
-UNREACHABLE_STEPS = ((None, "green"), (1, "orange"), (100, "red"))
-CONDITIONS_STEPS = ((None, "green"), (2, "orange"), (4, "red"))
-SHARE_STEPS = ((None, "green"), (0.1, "orange"), (0.3, "red"))
+UNREACHABLE_STEPS = p.levels(1, 100)
+CONDITIONS_STEPS = p.levels(2, 4)
+SHARE_STEPS = p.levels(0.1, 0.3)
 
 
 def build():
@@ -184,11 +184,7 @@ def build():
                 "name": "Name",
                 "priority": "Priority",
             },
-            column_mappings={
-                "priority": p.value_text(
-                    {"alta": ("alta", "red"), "media": ("media", "orange"), "baja": ("baja", "blue")}
-                )
-            },
+            column_mappings={"priority": p.coloured({"alta": "red", "media": "orange", "baja": "blue"})},
             column_links={
                 "concentrator": [
                     (
@@ -240,7 +236,7 @@ def build():
             layer="markers",
             layer_name="Concentrators",
             unit="short",
-            steps=((None, "green"), (1, "orange"), (3, "red")),
+            steps=p.levels(1, 3),
             width=24,
             links=[p.concentrator_link(from_fields=True)],
         ),

@@ -68,7 +68,7 @@ def build():
             "How long each target takes to scrape.",
             [Query('scrape_duration_seconds{job=~"$job"}', "{{job}} {{instance}}")],
             unit="s",
-            steps=((None, "green"), (1, "orange"), (5, "red")),
+            steps=p.levels(1, 5),
         ),
         p.timeseries(
             "Samples per scrape",
@@ -132,7 +132,7 @@ def build():
             "Duration of the last complete poll cycle of the North API.",
             [Query("max(opengate_poll_duration_seconds)", "poll duration")],
             unit="s",
-            steps=((None, "green"), (10, "orange"), (30, "red")),
+            steps=p.levels(10, 30),
         ),
         p.hourly(
             "Per-meter series dropped by the cap, per hour",

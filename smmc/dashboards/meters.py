@@ -27,9 +27,9 @@ PER_FLAG = (
 COMUNA = '{comuna=~"$comuna"}'
 INVENTORY = f"sum(smmc_meters{COMUNA})"
 # the share of the fleet with an alarm: 0.5 % of Enel's 2 million meters is 10,000
-ALARM_SHARE_STEPS = ((None, "green"), (0.005, "orange"), (0.02, "red"))
+ALARM_SHARE_STEPS = p.levels(0.005, 0.02)
 # meters of one concentrator (about 200 each) with an alarm
-CONCENTRATOR_ALARM_STEPS = ((None, "green"), (10, "orange"), (50, "red"))
+CONCENTRATOR_ALARM_STEPS = p.levels(10, 50)
 METER_ROW_CAP = 500
 
 
@@ -79,7 +79,7 @@ def build():
             "Meters with at least one event in the newest SWE file, as a share of the inventory.",
             [Query(f"sum(smmc_meters_with_events{COMUNA}) / {INVENTORY}")],
             unit="percentunit",
-            steps=((None, "green"), (0.05, "orange"), (0.2, "red")),
+            steps=p.levels(0.05, 0.2),
         ),
     ]
     history = [

@@ -7,8 +7,9 @@ counted on its area's tile when the dashboards are regenerated.
 
 from __future__ import annotations
 
+from smmc.dashboards import freshness
 from smmc.dashboards import panels as p
-from smmc.dashboards.alert_thresholds import alert_param, alert_steps, rules, rungs
+from smmc.dashboards.alert_thresholds import alert_param, rules, rungs
 from smmc.dashboards.alerts import firing_alerts_table
 from smmc.dashboards.panels import Query
 
@@ -96,7 +97,7 @@ def _rung_grid():
 
 def _pipeline_alive():
     silence = alert_param("ReceiverWatchdogMissing", "watchdog_max_silence_seconds")
-    return p.stat(
+    return p.up_stat(
         "Alerting pipeline",
         "ALIVE when the Watchdog fires in Prometheus and the receiver saw its notification (through "
         f"Alertmanager) in the last {silence:.0f} s: the path by which every other alert reaches an action. "
@@ -109,9 +110,8 @@ def _pipeline_alive():
                 " or on () vector(0)"
             )
         ],
-        unit="none",
-        steps=p.UP_DOWN,
-        mappings=[p.value_text({"1": ("ALIVE", "green"), "0": ("DEAD", "red")})],
+        up="ALIVE",
+        down="DEAD",
         width=4,
         height=8,
         graph=False,
@@ -136,9 +136,9 @@ def _data_age():
         unit="s",
         steps=p.OK_ONLY,
         series_steps={
-            "SMMePlus files": alert_steps("SourceFileStale", "source_max_age_seconds", warn_from=86400),
-            "OpenGate": ((None, "green"), (300, "orange"), (900, "red")),
-            "Cloudera report": ((None, "green"), (26 * 3600, "orange"), (48 * 3600, "red")),
+            "SMMePlus files": freshness.FILE_AGE_STEPS,
+            "OpenGate": freshness.POLL_AGE_STEPS,
+            "Cloudera report": freshness.REPORT_AGE_STEPS,
         },
         width=10,
         height=8,

@@ -69,7 +69,14 @@ def any_is(colour: str) -> Thresholds:
 
 
 ANY_IS_BAD: Thresholds = any_is("red")
-ANY_IS_WARNING: Thresholds = ((None, "green"), (1, "orange"), (10, "red"))
+
+
+def levels(warn_from: float, bad_from: float) -> Thresholds:
+    """Green, orange from `warn_from`, red from `bad_from`."""
+    return ((None, "green"), (warn_from, "orange"), (bad_from, "red"))
+
+
+ANY_IS_WARNING: Thresholds = levels(1, 10)
 UP_DOWN: Thresholds = ((None, "red"), (1, "green"))
 # a count that is context, not a call to act: no colour
 NEUTRAL: Thresholds = ((None, "text"),)
@@ -496,8 +503,13 @@ def value_text(mapping: dict[str, tuple[str, str]]) -> dashboard_model.ValueMap:
     )
 
 
+def coloured(colours: dict[str, str]) -> dashboard_model.ValueMap:
+    """Each value shown as itself in its colour: e.g. critical red, warning orange."""
+    return value_text({value: (value, colour) for value, colour in colours.items()})
+
+
 SEVERITY_COLOUR = {"critical": "red", "warning": "orange", "info": "blue"}
-SEVERITY_COLOURS = value_text({severity: (severity, colour) for severity, colour in SEVERITY_COLOUR.items()})
+SEVERITY_COLOURS = coloured(SEVERITY_COLOUR)
 # a count of alerts (or flags) of each severity: green at 0, the severity's colour from one
 SEVERITY_STEPS = {severity: any_is(colour) for severity, colour in SEVERITY_COLOUR.items()}
 

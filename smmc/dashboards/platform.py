@@ -18,31 +18,27 @@ STATUS_STEPS = {
     status: p.any_is(colour) if status != "ok" else ((None, "text"), (1, "green"))
     for status, colour in STATUS_COLOURS.items()
 }
-STATUS_TEXT = p.value_text({status: (status, colour) for status, colour in STATUS_COLOURS.items()})
+STATUS_TEXT = p.coloured(STATUS_COLOURS)
 # red where ClouderaStorageFilling fires, orange ten points before
 STORAGE_STEPS = alert_steps(
     "ClouderaStorageFilling",
     "cloudera_storage_max_ratio",
     warn_from=alert_param("ClouderaStorageFilling", "cloudera_storage_max_ratio") - 0.1,
 )
-HEALTH_TEXT = p.value_text(
+HEALTH_TEXT = p.coloured(
     {
-        "GOOD": ("GOOD", "green"),
-        "CONCERNING": ("CONCERNING", "orange"),
-        "BAD": ("BAD", "red"),
-        "DISABLED": ("DISABLED", "text"),
-        "NOT_AVAILABLE": ("NOT_AVAILABLE", "purple"),
-        "HISTORY_NOT_AVAILABLE": ("HISTORY_NOT_AVAILABLE", "purple"),
+        "GOOD": "green",
+        "CONCERNING": "orange",
+        "BAD": "red",
+        "DISABLED": "text",
+        **dict.fromkeys(("NOT_AVAILABLE", "HISTORY_NOT_AVAILABLE"), "purple"),
     }
 )
-STATE_TEXT = p.value_text(
+STATE_TEXT = p.coloured(
     {
-        "STARTED": ("STARTED", "green"),
-        "STOPPED": ("STOPPED", "red"),
-        **{
-            state: (state, "orange")
-            for state in ("STARTING", "STOPPING", "UNKNOWN", "HISTORY_NOT_AVAILABLE", "NA")
-        },
+        "STARTED": "green",
+        "STOPPED": "red",
+        **dict.fromkeys(("STARTING", "STOPPING", "UNKNOWN", "HISTORY_NOT_AVAILABLE", "NA"), "orange"),
     }
 )
 STORAGE_USED = "(cloudera_hdfs_used_bytes + cloudera_hdfs_non_dfs_used_bytes) / cloudera_hdfs_capacity_bytes"
@@ -281,7 +277,7 @@ def resource_panels() -> list:
             "shows on the workers.",
             [Query("cloudera_host_cpu_usage_ratio", "{{host}}")],
             unit="percentunit",
-            steps=((None, "green"), (0.8, "orange"), (0.95, "red")),
+            steps=p.levels(0.8, 0.95),
             width=8,
         ),
         p.timeseries(
@@ -289,7 +285,7 @@ def resource_panels() -> list:
             "Physical memory in use over the host's memory.",
             [Query("cloudera_host_memory_used_bytes / cloudera_host_memory_total_bytes", "{{host}}")],
             unit="percentunit",
-            steps=((None, "green"), (0.85, "orange"), (0.95, "red")),
+            steps=p.levels(0.85, 0.95),
             width=8,
         ),
         p.table(

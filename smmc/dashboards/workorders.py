@@ -25,7 +25,7 @@ ERRORS = (
     'maintenance=~"$wo_action"}'
 )
 CATEGORY_RATE = alert_param("WorkOrderCategoryErrorRateHigh", "wo_category_max_ratio")
-ERROR_STEPS = ((None, "green"), (1, "orange"), (100, "red"))
+ERROR_STEPS = p.levels(1, 100)
 PERSISTENT_ROWS = 20
 # the fewest errors per day over 3 days, read on an hourly grid of the daily recording rule (72 points
 # per series instead of every 30 s evaluation)
@@ -74,7 +74,7 @@ def build():
             ],
             unit="percentunit",
             # orange where a category's rate would fire WorkOrderCategoryErrorRateHigh, red at 4 times it
-            steps=((None, "green"), (CATEGORY_RATE, "orange"), (4 * CATEGORY_RATE, "red")),
+            steps=p.levels(CATEGORY_RATE, 4 * CATEGORY_RATE),
             width=8,
             height=8,
         ),
