@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from smmc.dashboards import panels as p
 from smmc.dashboards.alert_thresholds import alert_steps
 from smmc.dashboards.panels import Query
@@ -76,6 +79,48 @@ def _per_concentrator(router_metric: str, labels: str = "") -> str:
     return f"{CHAIN} * on (modem) group_left{keep} {router_metric}"
 
 
+def _per_router(router_metric: str, labels: str = "") -> str:
+    """A router's own series in the selection (it carries every label of the router)."""
+    return scoped(f"{router_metric}{MODEM}")
+
+
+PRESENCE_COLUMNS = {"unified_presence": "Presence", "source": "Presence source"}
+
+
+def _router_table(
+    title: str,
+    description: str,
+    read: Callable[[str, str], str],
+    rows: Sequence[Query],
+    row_columns: dict[str, str],
+    *,
+    first_units: dict[str, str] | None = None,
+    **options: Any,
+):
+    """The routers' IP presence, RTT, signal and SIM state after the `rows` queries (the rows and their
+    presence, shown as `row_columns`, `first_units`): `read(metric, labels)` reads a router's metric on
+    each row, with the labels to bring onto it."""
+    ip, rtt, signal = (p.value_field(len(rows) + index) for index in range(3))
+    return p.table(
+        title,
+        description,
+        [
+            *rows,
+            Query(read("opengate_modem_ip_presence", "")),
+            Query(read("opengate_modem_rtt_seconds", "")),
+            Query(read("opengate_modem_signal_strength_dbm", "")),
+            Query(read("opengate_modem_sim_state", "state")),
+        ],
+        columns={**row_columns, ip: "IP presence", rtt: "RTT", signal: "Signal", "state": "SIM state"},
+        column_units={**(first_units or {}), rtt: "s", signal: "dBm"},
+        column_mappings={ip: p.one_zero("OK", "NOK"), "state": SIM_STATE_TEXT},
+        column_steps={rtt: RTT_STEPS},
+        sort_by="RTT",
+        height=12,
+        **options,
+    )
+
+
 def _routers_out(title: str, description: str, presence: str):
     """How many routers a presence series says are out (0), coloured against the fleet."""
     return p.stat(
@@ -138,40 +183,25 @@ def build():
         ),
     ]
     chain = [
-        p.table(
+        _router_table(
             "Concentrators and their routers",
             "The seed's modem table, one row per concentrator of the selection (at most "
             f"{ROW_CAP}): its comuna and router, the router's presence, its source and date, IP presence, "
             "RTT, signal and the administrative state of its SIM (not ACTIVE: SimNotActiveInService). "
             "Click the comuna, concentrator or router for its dashboard.",
+            _per_concentrator,
             [
                 Query(_per_concentrator("opengate_modem_presence_info", "unified_presence, source")),
                 Query(_per_concentrator("opengate_modem_presence_timestamp_seconds") + " * 1000"),
-                Query(_per_concentrator("opengate_modem_ip_presence")),
-                Query(_per_concentrator("opengate_modem_rtt_seconds")),
-                Query(_per_concentrator("opengate_modem_signal_strength_dbm")),
-                Query(_per_concentrator("opengate_modem_sim_state", "state")),
             ],
-            join_by="concentrator",
-            columns={
+            {
                 **p.object_columns("comuna", "concentrator", "modem"),
-                "unified_presence": "Presence",
-                "source": "Presence source",
+                **PRESENCE_COLUMNS,
                 "Value #B": "Presence date",
-                "Value #C": "IP presence",
-                "Value #D": "RTT",
-                "Value #E": "Signal",
-                "state": "SIM state",
             },
-            column_units={"Value #B": "dateTimeAsIso", "Value #D": "s", "Value #E": "dBm"},
-            column_mappings={
-                "Value #C": p.one_zero("OK", "NOK"),
-                "state": SIM_STATE_TEXT,
-            },
-            column_steps={"Value #D": RTT_STEPS},
+            first_units={"Value #B": "dateTimeAsIso"},
+            join_by="concentrator",
             column_links=p.object_cell_links("comuna", "concentrator", "modem"),
-            sort_by="RTT",
-            height=12,
         ),
     ]
     presence = [
@@ -310,36 +340,15 @@ def build():
         ),
     ]
     routers = [
-        p.table(
+        _router_table(
             "Routers",
             "Every router OpenGate knows (also those the inventory does not link to a concentrator), by "
             f"OpenGate id (at most {ROW_CAP}): presence, IP presence, RTT, signal and SIM state.",
-            [
-                Query(f"topk({ROW_CAP}, {scoped(f'opengate_modem_presence_info{MODEM}')})"),
-                Query(IP_PRESENCE),
-                Query(RTT),
-                Query(scoped(f"opengate_modem_signal_strength_dbm{MODEM}")),
-                Query(scoped(f"opengate_modem_sim_state{MODEM}")),
-            ],
+            _per_router,
+            [Query(f"topk({ROW_CAP}, {_per_router('opengate_modem_presence_info')})")],
+            {**p.object_columns("modem"), **PRESENCE_COLUMNS},
             join_by="modem",
-            columns={
-                "modem": "Router",
-                "unified_presence": "Presence",
-                "source": "Presence source",
-                "Value #B": "IP presence",
-                "Value #C": "RTT",
-                "Value #D": "Signal",
-                "state": "SIM state",
-            },
-            column_units={"Value #C": "s", "Value #D": "dBm"},
-            column_mappings={
-                "Value #B": p.one_zero("OK", "NOK"),
-                "state": SIM_STATE_TEXT,
-            },
-            column_steps={"Value #C": RTT_STEPS},
             column_links=p.object_cell_links("modem"),
-            sort_by="RTT",
-            height=12,
         ),
     ]
     return p.dashboard(
@@ -387,33 +396,27 @@ ALARMS_BY = (
 def accounting_panels() -> list:
     """The seed's "Summarized Accounting" and "SIM Traffic Accounting"."""
     return [
-        p.stat(
+        _day_and_month(
             "Sent",
             "Bytes the selected routers sent today and so far this month (OpenGate's per-day and per-month "
             "traffic datastreams).",
-            [Query(f"sum({SENT})", "Sent / Day"), Query(f"sum({MONTH_SENT})", "Sent / Month")],
-            unit="bytes",
-            steps=p.OK_ONLY,
-            width=6,
+            "Sent",
+            f"sum({SENT})",
+            f"sum({MONTH_SENT})",
         ),
-        p.stat(
+        _day_and_month(
             "Received",
             "Bytes the selected routers received today and so far this month.",
-            [Query(f"sum({RECEIVED})", "Rcvd / Day"), Query(f"sum({MONTH_RECEIVED})", "Rcvd / Month")],
-            unit="bytes",
-            steps=p.OK_ONLY,
-            width=6,
+            "Rcvd",
+            f"sum({RECEIVED})",
+            f"sum({MONTH_RECEIVED})",
         ),
-        p.stat(
+        _day_and_month(
             "Total",
             "Bytes sent plus received today and so far this month.",
-            [
-                Query(f"sum({SENT}) + sum({RECEIVED})", "Total / Day"),
-                Query(f"sum({MONTH_SENT}) + sum({MONTH_RECEIVED})", "Total / Month"),
-            ],
-            unit="bytes",
-            steps=p.OK_ONLY,
-            width=6,
+            "Total",
+            f"sum({SENT}) + sum({RECEIVED})",
+            f"sum({MONTH_SENT}) + sum({MONTH_RECEIVED})",
         ),
         p.stat(
             "Sessions started today",
@@ -448,6 +451,18 @@ def accounting_panels() -> list:
             links=[_router_link(from_fields=True)],
         ),
     ]
+
+
+def _day_and_month(title: str, description: str, short: str, day: str, month: str):
+    """Bytes of the current accounting day and month, side by side (legends `short / Day`, `/ Month`)."""
+    return p.stat(
+        title,
+        description,
+        [Query(day, f"{short} / Day"), Query(month, f"{short} / Month")],
+        unit="bytes",
+        steps=p.OK_ONLY,
+        width=6,
+    )
 
 
 def sim_panels() -> list:
@@ -492,42 +507,33 @@ def alarm_panels() -> list:
             p.breakdown(title, description, ALARMS, [label], steps=p.OK_ONLY, width=6)
             for title, description, label in ALARMS_BY
         ),
-        (
-            p.table(
-                "Open device alarms, oldest first",
-                "Every router alarm not yet closed with its opening date and age, the oldest at the top.",
-                [
-                    Query(f"opengate_alarm_open_since_timestamp_seconds{ALARM_FILTER} * 1000"),
-                    Query(f"time() - opengate_alarm_open_since_timestamp_seconds{ALARM_FILTER}"),
-                ],
-                columns={
-                    "rule": "Rule",
-                    "modem": "Router",
-                    "severity": "Severity",
-                    "Value #A": "Opening date",
-                    "Value #B": "Age",
-                },
-                column_units={"Value #A": "dateTimeAsIso", "Value #B": "s"},
-                sort_by="Age",
-                height=10,
-                links=[_router_link(from_fields=True)],
-            )
+        _open_alarms(
+            "Open device alarms, oldest first",
+            "Every router alarm not yet closed with its opening date and age, the oldest at the top.",
+            f"opengate_alarm_open_since_timestamp_seconds{ALARM_FILTER}",
+            p.object_columns("modem"),
+            height=10,
+            links=[_router_link(from_fields=True)],
         ),
-        (
-            p.table(
-                "SIM alarms",
-                "Every SIM (subscription) alarm not yet closed, with its opening date and age, oldest first.",
-                [Query(f"{SIM_ALARMS_SINCE} * 1000"), Query(f"time() - {SIM_ALARMS_SINCE}")],
-                columns={
-                    "rule": "Rule",
-                    "sim": "SIM",
-                    "severity": "Severity",
-                    "Value #A": "Opening date",
-                    "Value #B": "Age",
-                },
-                column_units={"Value #A": "dateTimeAsIso", "Value #B": "s"},
-                sort_by="Age",
-                height=8,
-            )
+        _open_alarms(
+            "SIM alarms",
+            "Every SIM (subscription) alarm not yet closed, with its opening date and age, oldest first.",
+            SIM_ALARMS_SINCE,
+            {"sim": "SIM"},
+            height=8,
         ),
     ]
+
+
+def _open_alarms(title: str, description: str, since: str, on: dict[str, str], **options: Any):
+    """Alarms not yet closed, one row each (the two frames merged): rule, what it is `on`, severity,
+    opening date and age (from `since`, the opening timestamps), the oldest on top."""
+    return p.table(
+        title,
+        description,
+        [Query(f"{since} * 1000"), Query(f"time() - {since}")],
+        columns={"rule": "Rule", **on, "severity": "Severity", "Value #A": "Opening date", "Value #B": "Age"},
+        column_units={"Value #A": "dateTimeAsIso", "Value #B": "s"},
+        sort_by="Age",
+        **options,
+    )

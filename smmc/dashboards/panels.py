@@ -110,6 +110,11 @@ def _ref_ids(count: int) -> list[str]:
     return [chr(ord("A") + index) for index in range(count)]
 
 
+def value_field(index: int) -> str:
+    """The field of a table that holds the value of its `index`-th query (from 0) when it has several."""
+    return f"Value #{_ref_ids(index + 1)[index]}"
+
+
 def _with_common(
     panel,
     title: str,
