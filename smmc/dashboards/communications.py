@@ -100,7 +100,7 @@ def _router_table(
     """The routers' IP presence, RTT, signal and SIM state after the `rows` queries (the rows and their
     presence, shown as `row_columns`, `first_units`): `read(metric, labels)` reads a router's metric on
     each row, with the labels to bring onto it."""
-    ip, rtt, signal = (p.value_field(len(rows) + index) for index in range(3))
+    ip, rtt, signal = (p.value_field(len(rows) + index, len(rows) + 4) for index in range(3))
     return p.table(
         title,
         description,
@@ -434,18 +434,14 @@ def accounting_panels() -> list:
             [
                 Query(f"max by (modem, msisdn) (opengate_modem_info{MODEM})"),
                 Query(f"max by (modem, ip) (opengate_modem_address_info{MODEM})"),
-                Query(f"sum by (modem) ({SENT} + {RECEIVED})"),
-                Query(f"sum by (modem) ({MONTH_SENT} + {MONTH_RECEIVED})"),
             ],
-            join_by="modem",
-            columns={
-                "modem": "Router",
-                "msisdn": "Data number",
-                "ip": "IP",
-                "Value #C": "Total bytes / day",
-                "Value #D": "Total bytes / month",
+            columns={"modem": "Router", "msisdn": "Data number", "ip": "IP"},
+            values={
+                "Total bytes / day": Query(f"sum by (modem) ({SENT} + {RECEIVED})"),
+                "Total bytes / month": Query(f"sum by (modem) ({MONTH_SENT} + {MONTH_RECEIVED})"),
             },
-            column_units={"Value #C": "bytes", "Value #D": "bytes"},
+            join_by="modem",
+            column_units={"Total bytes / day": "bytes", "Total bytes / month": "bytes"},
             sort_by="Total bytes / month",
             height=10,
             links=[_router_link(from_fields=True)],
@@ -531,9 +527,10 @@ def _open_alarms(title: str, description: str, since: str, on: dict[str, str], *
     return p.table(
         title,
         description,
-        [Query(f"{since} * 1000"), Query(f"time() - {since}")],
-        columns={"rule": "Rule", **on, "severity": "Severity", "Value #A": "Opening date", "Value #B": "Age"},
-        column_units={"Value #A": "dateTimeAsIso", "Value #B": "s"},
+        [],
+        columns={"rule": "Rule", **on, "severity": "Severity"},
+        values={"Opening date": Query(f"{since} * 1000"), "Age": Query(f"time() - {since}")},
+        column_units={"Opening date": "dateTimeAsIso", "Age": "s"},
         sort_by="Age",
         **options,
     )

@@ -204,20 +204,18 @@ def build():
             "Status word of the selected concentrators",
             "Raw CSW (decimal), reachability and the age of the last status-word update, with the "
             f"concentrator's comuna and router (at most {ROW_CAP}, the stalest first).",
-            [
-                Query(f"topk({ROW_CAP}, smmc_concentrator_status_word {OBJECT})"),
-                Query(f"smmc_concentrator_reachable {IN_SCOPE}"),
-                Query(f"time() - (smmc_concentrator_status_word_timestamp_seconds {IN_SCOPE})"),
-            ],
-            join_by="concentrator",
-            columns={
-                **p.object_columns("concentrator", "comuna", "modem"),
-                "Value #A": "CSW",
-                "Value #B": "Reachable",
-                "Value #C": "Status word age",
+            [],
+            columns=p.object_columns("concentrator", "comuna", "modem"),
+            values={
+                "CSW": Query(f"topk({ROW_CAP}, smmc_concentrator_status_word {OBJECT})"),
+                "Reachable": Query(f"smmc_concentrator_reachable {IN_SCOPE}"),
+                "Status word age": Query(
+                    f"time() - (smmc_concentrator_status_word_timestamp_seconds {IN_SCOPE})"
+                ),
             },
-            column_units={"Value #C": "s"},
-            column_mappings={"Value #B": p.one_zero("reachable", "unreachable")},
+            join_by="concentrator",
+            column_units={"Status word age": "s"},
+            column_mappings={"Reachable": p.one_zero("reachable", "unreachable")},
             column_links=p.object_cell_links("concentrator", "modem"),
             sort_by="Status word age",
             width=12,

@@ -152,18 +152,16 @@ def build():
             "The seed's table: meters in the inventory, meters with events and events in the newest "
             "SWE file, per comuna and whether the meter is measured at the transformer (TD). Click a "
             "row to filter by its comuna.",
-            [
-                Query(f"sum by (comuna, measured_at_td) (smmc_meters{COMUNA})"),
-                Query(f"sum by (comuna, measured_at_td) (smmc_meters_with_events{COMUNA})"),
-                Query(f"sum by (comuna, measured_at_td) (smmc_meter_events{COMUNA})"),
-            ],
+            [],
             unit="short",
-            columns={
-                "comuna": "Comuna",
-                "measured_at_td": "Measured at TD",
-                "Value #A": "Meters",
-                "Value #B": "Meters with events",
-                "Value #C": "Events",
+            columns={"comuna": "Comuna", "measured_at_td": "Measured at TD"},
+            values={
+                header: Query(f"sum by (comuna, measured_at_td) ({metric}{COMUNA})")
+                for header, metric in (
+                    ("Meters", "smmc_meters"),
+                    ("Meters with events", "smmc_meters_with_events"),
+                    ("Events", "smmc_meter_events"),
+                )
             },
             sort_by="Meters",
             width=12,

@@ -71,7 +71,7 @@ def _rung_grid():
         )
         for severity in SEVERITIES
     ]
-    ref = {severity: p.value_field(index) for index, severity in enumerate(SEVERITIES)}
+    ref = {severity: p.value_field(index, len(SEVERITIES)) for index, severity in enumerate(SEVERITIES)}
     return p.table(
         "Firing alerts by rung and severity",
         "Firing alerts (never the Watchdog) per rung of the maintenance ladder (remote command, specialist "

@@ -110,9 +110,10 @@ def _ref_ids(count: int) -> list[str]:
     return [chr(ord("A") + index) for index in range(count)]
 
 
-def value_field(index: int) -> str:
-    """The field of a table that holds the value of its `index`-th query (from 0) when it has several."""
-    return f"Value #{_ref_ids(index + 1)[index]}"
+def value_field(index: int, count: int) -> str:
+    """The table field that holds the value of query `index` (from 0) of `count`: "Value" when it is the
+    only one, else "Value #" and its ref id."""
+    return "Value" if count == 1 else f"Value #{_ref_ids(index + 1)[index]}"
 
 
 def _with_common(
@@ -335,7 +336,7 @@ COLOURED_CELL = {"type": "color-background", "mode": "basic"}
 # a table's cells are coloured and given units per column (column_steps, column_units); the panel's own
 # are the fallback: no unit and no colour
 @_panel_type(table_builder.Panel, width=24, height=9, steps=OK_ONLY, unit="none", instant=True, table=True)
-def table(
+def _table(
     panel: Any,
     queries: Sequence[Query],
     steps: Thresholds,
@@ -412,6 +413,26 @@ def table(
             [common_builder.TableSortByFieldState().display_name(sort_by).desc(not sort_ascending)]
         )
     return panel.show_header(True)
+
+
+def table(
+    title: str,
+    description: str,
+    queries: Sequence[Query],
+    *,
+    columns: dict[str, str],
+    values: dict[str, Query] | None = None,
+    **options: Any,
+) -> Any:
+    """An instant table (`_table`): `queries` give the rows and their label columns (`columns`); each of
+    `values` (header -> query) adds a column of its own with the query's value, after `columns`. Units,
+    mappings and thresholds of a value column are keyed by its header."""
+    values = values or {}
+    every = [*queries, *values.values()]
+    value_columns = {
+        value_field(len(queries) + index, len(every)): header for index, header in enumerate(values)
+    }
+    return _table(title, description, every, columns={**columns, **value_columns}, **options)
 
 
 def _number_conversion(*fields: str) -> dict:

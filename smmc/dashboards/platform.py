@@ -42,6 +42,7 @@ STATE_TEXT = p.coloured(
     }
 )
 STORAGE_USED = "(cloudera_hdfs_used_bytes + cloudera_hdfs_non_dfs_used_bytes) / cloudera_hdfs_capacity_bytes"
+MEMORY_USED = "cloudera_host_memory_used_bytes / cloudera_host_memory_total_bytes"
 SERVICE_DOWN = 'cloudera_service_state{state="STOPPED"} or cloudera_service_health{health="BAD"}'
 MAINTENANCE_MODE_TEXT = p.one_zero("yes", "no", ("blue", "text"))
 
@@ -163,26 +164,19 @@ def _job_table(title: str, description: str, statuses: str, sort_column: str, de
     return p.table(
         title,
         description,
-        [
-            Query(f"cloudera_job_status{selector} == 1"),
-            Query(f"max by (job) (cloudera_job_last_run_timestamp_seconds{{{job}}}) * 1000"),
-            Query(f"max by (job) (cloudera_job_last_success_timestamp_seconds{{{job}}}) * 1000"),
-            Query('max by (job) (cloudera_job_deadline_timestamp_seconds{job=~"$cloudera_job"}) * 1000'),
-        ],
+        [Query(f"cloudera_job_status{selector} == 1")],
+        columns={"job": "Job", "criticality": "Criticality", "status": "Status"},
+        values={
+            "Last run": Query(f"max by (job) (cloudera_job_last_run_timestamp_seconds{{{job}}}) * 1000"),
+            "Last success": Query(
+                f"max by (job) (cloudera_job_last_success_timestamp_seconds{{{job}}}) * 1000"
+            ),
+            "Deadline": Query(
+                'max by (job) (cloudera_job_deadline_timestamp_seconds{job=~"$cloudera_job"}) * 1000'
+            ),
+        },
         join_by="job",
-        columns={
-            "job": "Job",
-            "criticality": "Criticality",
-            "status": "Status",
-            "Value #B": "Last run",
-            "Value #C": "Last success",
-            "Value #D": "Deadline",
-        },
-        column_units={
-            "Value #B": "dateTimeAsIso",
-            "Value #C": "dateTimeAsIso",
-            "Value #D": "dateTimeAsIso",
-        },
+        column_units=dict.fromkeys(("Last run", "Last success", "Deadline"), "dateTimeAsIso"),
         column_mappings={"status": STATUS_TEXT},
         extra=[{"id": "filterByValue", "options": _non_empty("status")}],
         sort_by=sort_column,
@@ -283,7 +277,7 @@ def resource_panels() -> list:
         p.timeseries(
             "Memory by host",
             "Physical memory in use over the host's memory.",
-            [Query("cloudera_host_memory_used_bytes / cloudera_host_memory_total_bytes", "{{host}}")],
+            [Query(MEMORY_USED, "{{host}}")],
             unit="percentunit",
             steps=p.levels(0.85, 0.95),
             width=8,
@@ -292,28 +286,17 @@ def resource_panels() -> list:
             "Data lake hosts",
             "Every host with Cloudera Manager's health, maintenance mode, CPU and memory; worst "
             "health first.",
-            [
-                Query("cloudera_host_health == 1"),
-                Query("max by (host) (cloudera_host_cpu_usage_ratio)"),
-                Query("max by (host) (cloudera_host_memory_used_bytes / cloudera_host_memory_total_bytes)"),
-                Query("max by (host) (cloudera_host_memory_total_bytes)"),
-                Query("max by (host) (cloudera_host_maintenance_mode)"),
-            ],
+            [Query("cloudera_host_health == 1")],
+            columns={"host": "Host", "cluster": "Cluster", "health": "Health"},
+            values={
+                "CPU": Query("max by (host) (cloudera_host_cpu_usage_ratio)"),
+                "Memory used": Query(f"max by (host) ({MEMORY_USED})"),
+                "Memory": Query("max by (host) (cloudera_host_memory_total_bytes)"),
+                "Maintenance": Query("max by (host) (cloudera_host_maintenance_mode)"),
+            },
             join_by="host",
-            columns={
-                "host": "Host",
-                "cluster": "Cluster",
-                "health": "Health",
-                "Value #B": "CPU",
-                "Value #C": "Memory used",
-                "Value #D": "Memory",
-                "Value #E": "Maintenance",
-            },
-            column_units={"Value #B": "percentunit", "Value #C": "percentunit", "Value #D": "bytes"},
-            column_mappings={
-                "health": HEALTH_TEXT,
-                "Value #E": MAINTENANCE_MODE_TEXT,
-            },
+            column_units={"CPU": "percentunit", "Memory used": "percentunit", "Memory": "bytes"},
+            column_mappings={"health": HEALTH_TEXT, "Maintenance": MAINTENANCE_MODE_TEXT},
             sort_by="Health",
             sort_ascending=True,
             width=12,
@@ -326,21 +309,20 @@ def resource_panels() -> list:
             [
                 Query("cloudera_service_state == 1"),
                 Query("max by (service, health) (cloudera_service_health == 1)"),
-                Query("max by (service) (cloudera_service_maintenance_mode)"),
             ],
-            join_by="service",
             columns={
                 "service": "Service",
                 "type": "Type",
                 "cluster": "Cluster",
                 "state": "State",
                 "health": "Health",
-                "Value #C": "Maintenance",
             },
+            values={"Maintenance": Query("max by (service) (cloudera_service_maintenance_mode)")},
+            join_by="service",
             column_mappings={
                 "state": STATE_TEXT,
                 "health": HEALTH_TEXT,
-                "Value #C": MAINTENANCE_MODE_TEXT,
+                "Maintenance": MAINTENANCE_MODE_TEXT,
             },
             sort_by="State",
             width=12,

@@ -155,23 +155,24 @@ def build():
             "Per concentrator and error category, the fewest errors seen in any 24-hour window of the "
             'last 3 days: above zero means the error came back every day (the seed\'s "if persist"). '
             "Click a row for the concentrator.",
-            [
-                Query(f"topk({PERSISTENT_ROWS}, {PERSISTENT}) {WITH_OBJECT}"),
-                Query(
-                    f"({ERRORS_BY_CONCENTRATOR_1D} and on (concentrator, category, maintenance) "
-                    f"topk({PERSISTENT_ROWS}, {PERSISTENT})) {WITH_OBJECT}"
-                ),
-            ],
+            [],
             unit="short",
-            column_steps={"Value #A": p.ANY_IS_BAD},
-            column_links=p.object_cell_links("comuna", "concentrator", "modem"),
             columns={
                 **p.object_columns("comuna", "concentrator", "modem"),
                 "category": "Category",
                 "maintenance": "Action",
-                "Value #A": "Fewest errors per day, 3 days",
-                "Value #B": "Errors, last day",
             },
+            values={
+                "Fewest errors per day, 3 days": Query(
+                    f"topk({PERSISTENT_ROWS}, {PERSISTENT}) {WITH_OBJECT}"
+                ),
+                "Errors, last day": Query(
+                    f"({ERRORS_BY_CONCENTRATOR_1D} and on (concentrator, category, maintenance) "
+                    f"topk({PERSISTENT_ROWS}, {PERSISTENT})) {WITH_OBJECT}"
+                ),
+            },
+            column_steps={"Fewest errors per day, 3 days": p.ANY_IS_BAD},
+            column_links=p.object_cell_links("comuna", "concentrator", "modem"),
             sort_by="Fewest errors per day, 3 days",
             height=10,
             links=[p.concentrator_link(from_fields=True)],
