@@ -127,9 +127,8 @@ def build():
             "Firing alerts by maintenance rung",
             "Alerts firing over time per rung: remote command, specialist ticket, field crew, "
             "scheduled, outage, platform.",
-            [Query(f"count by (maintenance) ({FIRING})", "{{maintenance}}")],
+            [p.by("count", ["maintenance"], FIRING)],
             unit="short",
-            steps=p.OK_ONLY,
             stacked=True,
         ),
         p.breakdown(

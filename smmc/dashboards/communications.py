@@ -229,7 +229,6 @@ def build():
                 Query(f"sum({IP_PRESENCE} == bool 0)", "IP presence NOK"),
             ],
             unit="short",
-            steps=p.OK_ONLY,
         ),
     ]
     rtt = [
@@ -260,7 +259,6 @@ def build():
             "(OpenGate's per-day traffic datastreams, which reset each day).",
             [Query(f"sum({scoped(SENT)})", "sent"), Query(f"sum({scoped(RECEIVED)})", "received")],
             unit="bytes",
-            steps=p.OK_ONLY,
         ),
         p.timeseries(
             "Traffic per day, last 30 days",
@@ -272,7 +270,6 @@ def build():
                 Query(f"sum({scoped(p.coarse_over_time('max', RECEIVED, '1d', TRAFFIC_STEP))})", "received"),
             ],
             unit="bytes",
-            steps=p.OK_ONLY,
             bars=True,
             interval="1d",
             time_from="30d",

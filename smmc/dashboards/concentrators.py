@@ -91,14 +91,12 @@ def build():
             "concentrators per CSW condition over time, named from the catalog.",
             [Query(f"count by (flag) ({COND}) {FLAG_NAME}", "{{flag}} {{name}}")],
             unit="short",
-            steps=p.OK_ONLY,
         ),
         p.timeseries(
             "Concentrators with a condition, by priority",
             "Distinct concentrators with at least one condition of each priority (alta, media, baja).",
-            [Query(f"count by (priority) (count by (concentrator, priority) ({COND}))", "{{priority}}")],
+            [p.by("count", ["priority"], f"count by (concentrator, priority) ({COND})")],
             unit="short",
-            steps=p.OK_ONLY,
             stacked=True,
         ),
         p.timeseries(
@@ -113,7 +111,6 @@ def build():
                 )
             ],
             unit="short",
-            steps=p.OK_ONLY,
             links=[p.object_link("Comuna", KEY, "comuna")],
         ),
     ]

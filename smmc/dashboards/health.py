@@ -75,7 +75,6 @@ def build():
             "Series each target exposes: a jump means a label blew up.",
             [Query('scrape_samples_scraped{job=~"$job"}', "{{job}} {{instance}}")],
             unit="short",
-            steps=p.OK_ONLY,
         ),
     ]
     ingest = [

@@ -62,7 +62,7 @@ def build():
             "Meters with an active flag, by most severe flag",
             "Distinct meters with an active flag, each counted once under the most severe of its flags "
             "(the three add up to the meters with any flag).",
-            [Query(f"sum by (severity) ({FLAGGED})", "{{severity}}")],
+            [p.by("sum", ["severity"], FLAGGED)],
             unit="short",
             steps=p.NEUTRAL,
         ),
@@ -87,9 +87,8 @@ def build():
             "Meters with an active event or alarm, by severity",
             "Distinct meters with an active flag over time, each under its most severe flag; the stack is "
             'the meters with any flag (the seed\'s "cantidad de medidores con evento y alarma por hora").',
-            [Query(f"sum by (severity) ({FLAGGED})", "{{severity}}")],
+            [p.by("sum", ["severity"], FLAGGED)],
             unit="short",
-            steps=p.OK_ONLY,
             stacked=True,
         ),
         p.timeseries(
@@ -100,7 +99,6 @@ def build():
             "Fleet-wide (a recording rule per flag): the comuna and concentrator filters do not apply.",
             [Query('flag:smmc_meter_events:increase1h{flag=~"$flag"}', "{{flag}}")],
             unit="short",
-            steps=p.OK_ONLY,
             bars=True,
             interval="1h",
         ),

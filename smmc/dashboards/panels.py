@@ -582,9 +582,14 @@ def hourly(
     return timeseries(title, description, queries, unit="short", steps=steps, interval="1h", **options)
 
 
+def by(aggregation: str, labels: Sequence[str], expr: str) -> Query:
+    """`aggregation by (labels) (expr)`, each series named by its labels."""
+    return Query(f"{aggregation} by ({', '.join(labels)}) ({expr})", legend(*labels))
+
+
 def increase_by(counter: str, labels: Sequence[str], window: str = "1h") -> Query:
     """A counter's increase over `window`, summed by `labels` and named by them."""
-    return Query(f"sum by ({', '.join(labels)}) (increase({counter}[{window}]))", legend(*labels))
+    return by("sum", labels, f"increase({counter}[{window}])")
 
 
 def breakdown(

@@ -110,7 +110,6 @@ def build():
                 )
             ],
             unit="short",
-            steps=p.OK_ONLY,
             width=24,
         ),
         *job_tables(),
@@ -223,7 +222,7 @@ def resource_panels() -> list:
             "HDFS storage used",
             "HDFS data plus other data on the DataNodes' volumes over the configured HDFS capacity, per "
             "cluster; red where ClouderaStorageFilling fires.",
-            [Query(f"max by (cluster) ({STORAGE_USED})", "{{cluster}}")],
+            [p.by("max", ["cluster"], STORAGE_USED)],
             unit="percentunit",
             steps=STORAGE_STEPS,
             width=6,
@@ -262,7 +261,6 @@ def resource_panels() -> list:
                 Query("sum by (cluster) (cloudera_hdfs_non_dfs_used_bytes)", "non-HDFS used ({{cluster}})"),
             ],
             unit="bytes",
-            steps=p.OK_ONLY,
             width=8,
         ),
         p.timeseries(

@@ -95,7 +95,6 @@ def build():
                 )
             ],
             unit="short",
-            steps=p.OK_ONLY,
         ),
         p.breakdown(
             "Results by activity and outcome",
@@ -111,7 +110,7 @@ def build():
         p.piechart(
             "Errors by category, last day",
             "Work-order errors of the last 24 hours per error category.",
-            [Query(f"sum by (category) ({ERRORS_1D})", "{{category}}")],
+            [p.by("sum", ["category"], ERRORS_1D)],
             unit="short",
             width=8,
         ),
