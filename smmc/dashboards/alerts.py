@@ -115,11 +115,10 @@ def build():
             series_steps=p.SEVERITY_STEPS,
             width=18,
         ),
-        p.stat(
+        p.count(
             "Firing alerts",
             "Alerts firing now (the Watchdog, which always fires, left out): 0 when all is well.",
-            [Query(f"count({FIRING}) or on () vector(0)")],
-            unit="short",
+            f"count({FIRING}) or on () vector(0)",
             steps=p.any_is("orange"),
             width=6,
         ),

@@ -123,9 +123,7 @@ def _router_table(
 
 def _routers_out(title: str, description: str, presence: str):
     """How many routers a presence series says are out (0), coloured against the fleet."""
-    return p.stat(
-        title, description, [Query(f"sum({presence} == bool 0)")], unit="short", steps=ROUTERS_OUT_STEPS
-    )
+    return p.count(title, description, f"sum({presence} == bool 0)", steps=ROUTERS_OUT_STEPS)
 
 
 def _router_link(*, from_fields: bool = False):
@@ -150,11 +148,10 @@ def build():
         ),
     ]
     now = [
-        p.stat(
+        p.share(
             "Share of routers present",
             "Routers (of the selected comunas and concentrators) with IP presence, as a share of them all.",
-            [Query(f"avg({PRESENT})")],
-            unit="percentunit",
+            f"avg({PRESENT})",
             steps=PRESENT_STEPS,
         ),
         _routers_out(
@@ -168,17 +165,11 @@ def build():
             "Routers whose IP presence datastream says NOK. Orange from one, red from 40 (1 % of the fleet).",
             IP_PRESENCE,
         ),
-        p.stat(
+        p.count(
             "Open device alarms",
             "OpenGate alarms in status OPEN (of the selected severities); the seed shows 345 on an ordinary "
             "day, so orange from 500 and red from 1,000.",
-            [
-                Query(
-                    'sum(rule_severity:opengate_alarm_open:count{severity=~"$alarm_severity"}) '
-                    "or on () vector(0)"
-                )
-            ],
-            unit="short",
+            'sum(rule_severity:opengate_alarm_open:count{severity=~"$alarm_severity"}) or on () vector(0)',
             steps=OPEN_ALARM_STEPS,
         ),
     ]
@@ -487,12 +478,11 @@ def alarm_panels() -> list:
     """The seed's "Device alarm summary" (by rule, severity and status, with totals), its "Device Alarm
     List" with opening dates, oldest first, and the SIM alarm list."""
     return [
-        p.stat(
+        p.count(
             "Device alarms, total",
             "OpenGate device alarms: open and attended ones, and closed ones within the exporter's window "
             "(7 days by default).",
-            [Query(f"sum({ALARMS})")],
-            unit="short",
+            f"sum({ALARMS})",
             steps=p.OK_ONLY,
             width=6,
         ),

@@ -46,12 +46,11 @@ def build():
         ),
     ]
     now = [
-        p.stat(
+        p.share(
             "Share of concentrators with a condition",
             "Concentrators with at least one status-word condition in its alarm state (of the selected "
             "conditions and priorities) as a share of those reporting a status word (selected comunas).",
-            [Query(f"({WITH_CONDITION} or on () vector(0)) / count({REPORTING})")],
-            unit="percentunit",
+            f"({WITH_CONDITION} or on () vector(0)) / count({REPORTING})",
             steps=SHARE_STEPS,
         ),
         p.stat(
@@ -68,19 +67,17 @@ def build():
             unit="short",
             steps=p.NEUTRAL,
         ),
-        p.stat(
+        p.count(
             "Unreachable concentrators",
             "Concentrators the status-word report marks as not reachable (isreachable = 0), in the selected "
             "comunas. Orange from one (ConcentratorUnreachable fires), red from 100 (1 % of the fleet).",
-            [Query(f"sum((smmc_concentrator_reachable {IN_SCOPE}) == bool 0) or on () vector(0)")],
-            unit="short",
+            f"sum((smmc_concentrator_reachable {IN_SCOPE}) == bool 0) or on () vector(0)",
             steps=UNREACHABLE_STEPS,
         ),
-        p.stat(
+        p.count(
             "Concentrators reporting a status word",
             "Concentrators of the selected comunas in the newest ConcentratorStatusWordAnalyzedReport.",
-            [Query(f"count({REPORTING})")],
-            unit="short",
+            f"count({REPORTING})",
             steps=p.NEUTRAL,
         ),
     ]

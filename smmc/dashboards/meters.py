@@ -13,6 +13,8 @@ TITLE = "Meters"
 # critical or warning flag; info flags (e.g. PUP, power back) are events, not alarms.
 SCOPE = 'comuna=~"$comuna",concentrator=~"$concentrator"'
 FLAGGED = f'smmc_meters_flagged{{{SCOPE},severity=~"$flag_severity"}}'
+# distinct meters under their most severe flag, a series per severity
+FLAGGED_BY_SEVERITY = p.by("sum", ["severity"], FLAGGED)
 ALARMED = f'smmc_meters_flagged{{{SCOPE},severity=~"$flag_severity",severity!="info"}}'
 ALARMED_PER_COMUNA = (
     'comuna_severity:smmc_meters_flagged:sum{comuna=~"$comuna",severity=~"$flag_severity",severity!="info"}'
@@ -50,35 +52,32 @@ def build():
         ),
     ]
     now = [
-        p.stat(
+        p.share(
             "Share of meters with an alarm",
             "Distinct meters with at least one critical or warning flag active, as a share of the meters in "
             "the inventory (selected comunas and concentrators). Red from 2 %.",
-            [Query(f"(sum({ALARMED}) or on () vector(0)) / {INVENTORY}")],
-            unit="percentunit",
+            f"(sum({ALARMED}) or on () vector(0)) / {INVENTORY}",
             steps=ALARM_SHARE_STEPS,
         ),
         p.stat(
             "Meters with an active flag, by most severe flag",
             "Distinct meters with an active flag, each counted once under the most severe of its flags "
             "(the three add up to the meters with any flag).",
-            [p.by("sum", ["severity"], FLAGGED)],
+            [FLAGGED_BY_SEVERITY],
             unit="short",
             steps=p.NEUTRAL,
         ),
-        p.stat(
+        p.count(
             "Meters with events in the newest SWE file",
             "Distinct meters with at least one event or alarm row in the newest SWE file, in the selected "
             "comunas (counted per comuna: the concentrator filter does not apply).",
-            [Query(f"sum(smmc_meters_with_events{COMUNA})")],
-            unit="short",
+            f"sum(smmc_meters_with_events{COMUNA})",
             steps=p.NEUTRAL,
         ),
-        p.stat(
+        p.share(
             "Share of meters with events",
             "Meters with at least one event in the newest SWE file, as a share of the inventory.",
-            [Query(f"sum(smmc_meters_with_events{COMUNA}) / {INVENTORY}")],
-            unit="percentunit",
+            f"sum(smmc_meters_with_events{COMUNA}) / {INVENTORY}",
             steps=p.levels(0.05, 0.2),
         ),
     ]
@@ -87,7 +86,7 @@ def build():
             "Meters with an active event or alarm, by severity",
             "Distinct meters with an active flag over time, each under its most severe flag; the stack is "
             'the meters with any flag (the seed\'s "cantidad de medidores con evento y alarma por hora").',
-            [p.by("sum", ["severity"], FLAGGED)],
+            [FLAGGED_BY_SEVERITY],
             unit="short",
             stacked=True,
         ),

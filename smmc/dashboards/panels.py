@@ -592,6 +592,16 @@ def increase_by(counter: str, labels: Sequence[str], window: str = "1h") -> Quer
     return by("sum", labels, f"increase({counter}[{window}])")
 
 
+def count(title: str, description: str, expr: str, *, steps: Thresholds, **options: Any) -> Any:
+    """How many there are now: one big number."""
+    return stat(title, description, [Query(expr)], unit="short", steps=steps, **options)
+
+
+def share(title: str, description: str, expr: str, *, steps: Thresholds, **options: Any) -> Any:
+    """What part of a whole (0 to 1) now: one big percentage."""
+    return stat(title, description, [Query(expr)], unit="percentunit", steps=steps, **options)
+
+
 def breakdown(
     title: str,
     description: str,

@@ -227,19 +227,17 @@ def resource_panels() -> list:
             steps=STORAGE_STEPS,
             width=6,
         ),
-        p.stat(
+        p.count(
             "Hosts in BAD health",
             "Data-lake hosts Cloudera Manager rates BAD (ClouderaHostBadHealth after 15 minutes).",
-            [Query('sum(cloudera_host_health{health="BAD"})')],
-            unit="short",
+            'sum(cloudera_host_health{health="BAD"})',
             steps=p.ANY_IS_BAD,
             width=6,
         ),
-        p.stat(
+        p.count(
             "Services down",
             "Data-lake services stopped or in BAD health (ClouderaServiceDown after 10 minutes).",
-            [Query(f"sum(max by (cluster, service) ({SERVICE_DOWN}))")],
-            unit="short",
+            f"sum(max by (cluster, service) ({SERVICE_DOWN}))",
             steps=p.ANY_IS_BAD,
             width=6,
         ),

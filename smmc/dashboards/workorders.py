@@ -63,16 +63,11 @@ def build():
         *p.location_variables(),
     ]
     results = [
-        p.stat(
+        p.share(
             "Share of work orders in error",
             "Work orders with outcome error as a share of all work orders in the time range.",
-            [
-                Query(
-                    f'sum(increase(smmc_workorders_total{{source=~"$source",outcome="error"}}[$__range])) '
-                    f"/ sum(increase({RESULTS}[$__range]))"
-                )
-            ],
-            unit="percentunit",
+            f'sum(increase(smmc_workorders_total{{source=~"$source",outcome="error"}}[$__range])) '
+            f"/ sum(increase({RESULTS}[$__range]))",
             # orange where a category's rate would fire WorkOrderCategoryErrorRateHigh, red at 4 times it
             steps=p.levels(CATEGORY_RATE, 4 * CATEGORY_RATE),
             width=8,
