@@ -121,9 +121,9 @@ def _router_table(
     )
 
 
-def _routers_out(title: str, description: str, presence: str):
-    """How many routers a presence series says are out (0), coloured against the fleet."""
-    return p.count(title, description, f"sum({presence} == bool 0)", steps=ROUTERS_OUT_STEPS)
+def _routers_out(presence: str) -> str:
+    """How many routers a presence series says are out (0)."""
+    return f"sum({presence} == bool 0)"
 
 
 def _router_link(*, from_fields: bool = False):
@@ -154,16 +154,18 @@ def build():
             f"avg({PRESENT})",
             steps=PRESENT_STEPS,
         ),
-        _routers_out(
+        p.count(
             "Routers without presence",
             "Routers whose unified presence is not IP. Orange from one (ModemWithoutPresence), red from 40 "
             "(1 % of the fleet).",
-            PRESENT,
+            _routers_out(PRESENT),
+            steps=ROUTERS_OUT_STEPS,
         ),
-        _routers_out(
+        p.count(
             "IP presence NOK",
             "Routers whose IP presence datastream says NOK. Orange from one, red from 40 (1 % of the fleet).",
-            IP_PRESENCE,
+            _routers_out(IP_PRESENCE),
+            steps=ROUTERS_OUT_STEPS,
         ),
         p.count(
             "Open device alarms",
@@ -216,8 +218,8 @@ def build():
             "Routers with and without presence, and with IP presence NOK.",
             [
                 Query(f"sum({PRESENT})", "present"),
-                Query(f"sum({PRESENT} == bool 0)", "without presence"),
-                Query(f"sum({IP_PRESENCE} == bool 0)", "IP presence NOK"),
+                Query(_routers_out(PRESENT), "without presence"),
+                Query(_routers_out(IP_PRESENCE), "IP presence NOK"),
             ],
             unit="short",
         ),
@@ -406,12 +408,12 @@ def accounting_panels() -> list:
             f"sum({SENT}) + sum({RECEIVED})",
             f"sum({MONTH_SENT}) + sum({MONTH_RECEIVED})",
         ),
-        p.stat(
+        p.count(
             "Sessions started today",
             "Data sessions the selected routers started in the current accounting day (the seed's \"Start "
             'Sess.").',
-            [Query(f"sum({SESSIONS})", "Start Sess.")],
-            unit="short",
+            f"sum({SESSIONS})",
+            legend="Start Sess.",
             steps=p.OK_ONLY,
             width=6,
         ),

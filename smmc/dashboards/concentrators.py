@@ -129,16 +129,14 @@ def build():
             maximum=1,
             links=[p.drilldown("Filter by condition ${__field.labels.flag}", KEY, {"condition": "flag"})],
         ),
-        p.top10(
+        p.top_concentrators(
             "Top 10 concentrators by conditions",
             "Concentrators with the most status-word conditions (of the selected ones) at once. Click a bar "
             "for its detail.",
             COND,
-            "concentrator",
             aggregation="count",
             steps=CONDITIONS_STEPS,
             width=8,
-            links=[p.concentrator_link()],
         ),
         p.table(
             "Top 10 comunas, by priority",

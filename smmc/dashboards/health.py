@@ -40,6 +40,13 @@ SOURCE_AGES = (
 )
 
 
+def _per_target(title: str, description: str, metric: str, **options):
+    """A series per scrape target (of the selected jobs) of one of Prometheus' own scrape metrics."""
+    return p.timeseries(
+        title, description, [Query(f'{metric}{{job=~"$job"}}', "{{job}} {{instance}}")], **options
+    )
+
+
 def build():
     variables = [
         p.query_variable("job", "Scrape job", "label_values(up, job)", "Prometheus scrape job."),
@@ -63,17 +70,17 @@ def build():
             ],
             width=12,
         ),
-        p.timeseries(
+        _per_target(
             "Scrape duration",
             "How long each target takes to scrape.",
-            [Query('scrape_duration_seconds{job=~"$job"}', "{{job}} {{instance}}")],
+            "scrape_duration_seconds",
             unit="s",
             steps=p.levels(1, 5),
         ),
-        p.timeseries(
+        _per_target(
             "Samples per scrape",
             "Series each target exposes: a jump means a label blew up.",
-            [Query('scrape_samples_scraped{job=~"$job"}', "{{job}} {{instance}}")],
+            "scrape_samples_scraped",
             unit="short",
         ),
     ]

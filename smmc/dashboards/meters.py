@@ -122,15 +122,13 @@ def build():
             width=6,
             links=[p.object_link("Filter by flag", KEY, "flag")],
         ),
-        p.top10(
+        p.top_concentrators(
             "Top 10 concentrators by meters with an alarm",
             "Concentrators with the most distinct meters with a critical or warning flag (info flags left "
             "out; a meter with two flags counts once). Click a bar for the concentrator's detail.",
             ALARMED,
-            "concentrator",
             steps=CONCENTRATOR_ALARM_STEPS,
             width=6,
-            links=[p.concentrator_link()],
         ),
         p.top10(
             "Top 10 comunas by meters with an alarm",

@@ -592,9 +592,11 @@ def increase_by(counter: str, labels: Sequence[str], window: str = "1h") -> Quer
     return by("sum", labels, f"increase({counter}[{window}])")
 
 
-def count(title: str, description: str, expr: str, *, steps: Thresholds, **options: Any) -> Any:
+def count(
+    title: str, description: str, expr: str, *, steps: Thresholds, legend: str = "", **options: Any
+) -> Any:
     """How many there are now: one big number."""
-    return stat(title, description, [Query(expr)], unit="short", steps=steps, **options)
+    return stat(title, description, [Query(expr, legend)], unit="short", steps=steps, **options)
 
 
 def share(title: str, description: str, expr: str, *, steps: Thresholds, **options: Any) -> Any:
@@ -739,6 +741,23 @@ def drilldown(
         params.append(f"var-{quote(variable)}=${{{source}}}")
     params.append("${__url_time_range}")
     return dashboard_builder.DashboardLink(title).url(f"{dashboard_url(key)}?{'&'.join(params)}")
+
+
+def top_concentrators(
+    title: str, description: str, expr: str, *, steps: Thresholds, aggregation: str = "sum", **options: Any
+) -> Any:
+    """The ten concentrators with the largest `aggregation` of `expr`, a bar each that opens its
+    concentrator."""
+    return top10(
+        title,
+        description,
+        expr,
+        "concentrator",
+        steps=steps,
+        aggregation=aggregation,
+        links=[concentrator_link()],
+        **options,
+    )
 
 
 def object_link(

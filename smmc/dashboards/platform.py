@@ -47,6 +47,11 @@ SERVICE_DOWN = 'cloudera_service_state{state="STOPPED"} or cloudera_service_heal
 MAINTENANCE_MODE_TEXT = p.one_zero("yes", "no", ("blue", "text"))
 
 
+def _read_or_failing(title: str, description: str, up_metric: str, *, width: int):
+    """Whether the Cloudera exporter's last read of a source (its `up_metric`) succeeded."""
+    return p.up_stat(title, description, [Query(f"min({up_metric})")], up="read", down="failing", width=width)
+
+
 def build():
     variables = [
         p.query_variable(
@@ -92,12 +97,10 @@ def build():
             series_steps=STATUS_STEPS,
             width=8,
         ),
-        p.up_stat(
+        _read_or_failing(
             "Cloudera report",
             "Whether the last read of the daily status report succeeded.",
-            [Query("min(cloudera_report_up)")],
-            up="read",
-            down="failing",
+            "cloudera_report_up",
             width=8,
         ),
         p.timeseries(
@@ -241,13 +244,11 @@ def resource_panels() -> list:
             steps=p.ANY_IS_BAD,
             width=6,
         ),
-        p.up_stat(
+        _read_or_failing(
             "Cloudera Manager",
             "Whether the last poll of Cloudera Manager's REST API succeeded (the resource panels show its "
             "last good data otherwise).",
-            [Query("min(cloudera_manager_up)")],
-            up="read",
-            down="failing",
+            "cloudera_manager_up",
             width=6,
         ),
         p.timeseries(

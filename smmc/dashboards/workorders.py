@@ -118,15 +118,13 @@ def build():
             steps=ERROR_STEPS,
             width=8,
         ),
-        p.top10(
+        p.top_concentrators(
             "Top 10 concentrators by errors, last day",
             "Concentrators with the most work-order errors in the last 24 hours. Click one for its "
             "status word.",
             ERRORS_BY_CONCENTRATOR_1D,
-            "concentrator",
             steps=ERROR_STEPS,
             width=8,
-            links=[p.concentrator_link()],
         ),
         p.hourly(
             "Errors per hour, by category",
