@@ -122,13 +122,11 @@ def build():
             steps=p.any_is("orange"),
             width=6,
         ),
-        p.timeseries(
+        p.stacked_counts(
             "Firing alerts by maintenance rung",
             "Alerts firing over time per rung: remote command, specialist ticket, field crew, "
             "scheduled, outage, platform.",
-            [p.by("count", ["maintenance"], FIRING)],
-            unit="short",
-            stacked=True,
+            p.by("count", ["maintenance"], FIRING),
         ),
         p.breakdown(
             "Firing alerts by team",

@@ -131,6 +131,14 @@ def _router_link(*, from_fields: bool = False):
     return p.object_link("Router", KEY, "modem", from_fields=from_fields)
 
 
+def _top_routers(title: str, description: str, per_router: str, **options: Any):
+    """The ten routers with the largest value of `per_router`, a bar each that filters the dashboard
+    by its router."""
+    return p.bargauge(
+        title, description, [Query(f"topk(10, {per_router})", "{{modem}}")], links=[_router_link()], **options
+    )
+
+
 def build():
     variables = [
         *p.location_variables(),
@@ -236,13 +244,12 @@ def build():
             unit="s",
             steps=RTT_STEPS,
         ),
-        p.bargauge(
+        _top_routers(
             "Top 10 routers by RTT",
             "The routers with the longest round-trip time. Click one to filter the dashboard by it.",
-            [Query(f"topk(10, {RTT})", "{{modem}}")],
+            RTT,
             unit="s",
             steps=RTT_STEPS,
-            links=[_router_link()],
         ),
     ]
     traffic = [
@@ -268,28 +275,21 @@ def build():
             time_from="30d",
             width=24,
         ),
-        p.bargauge(
+        _top_routers(
             "Top 10 consumers today",
             "Routers with the most bytes sent plus received today.",
-            [Query(f"topk(10, {scoped(SENT)} + {scoped(RECEIVED)})", "{{modem}}")],
+            f"{scoped(SENT)} + {scoped(RECEIVED)}",
             unit="bytes",
             steps=TRAFFIC_STEPS,
-            links=[_router_link()],
         ),
-        p.bargauge(
+        _top_routers(
             "Top 10 consumers by peak daily traffic, 30 days",
             "Routers with the highest daily traffic (sent plus received) seen in the last 30 days, read on "
             "an hourly grid (720 points per router instead of every sample).",
-            [
-                Query(
-                    f"topk(10, {scoped(p.coarse_over_time('max', SENT, '30d', '1h'))} "
-                    f"+ {scoped(p.coarse_over_time('max', RECEIVED, '30d', '1h'))})",
-                    "{{modem}}",
-                )
-            ],
+            f"{scoped(p.coarse_over_time('max', SENT, '30d', '1h'))} "
+            f"+ {scoped(p.coarse_over_time('max', RECEIVED, '30d', '1h'))}",
             unit="bytes",
             steps=TRAFFIC_STEPS,
-            links=[_router_link()],
         ),
     ]
     sims_and_alarms = [

@@ -89,12 +89,10 @@ def build():
             [Query(f"count by (flag) ({COND}) {FLAG_NAME}", "{{flag}} {{name}}")],
             unit="short",
         ),
-        p.timeseries(
+        p.stacked_counts(
             "Concentrators with a condition, by priority",
             "Distinct concentrators with at least one condition of each priority (alta, media, baja).",
-            [p.by("count", ["priority"], f"count by (concentrator, priority) ({COND})")],
-            unit="short",
-            stacked=True,
+            p.by("count", ["priority"], f"count by (concentrator, priority) ({COND})"),
         ),
         p.timeseries(
             "Top 10 comunas by concentrators with a condition",

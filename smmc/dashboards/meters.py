@@ -82,13 +82,11 @@ def build():
         ),
     ]
     history = [
-        p.timeseries(
+        p.stacked_counts(
             "Meters with an active event or alarm, by severity",
             "Distinct meters with an active flag over time, each under its most severe flag; the stack is "
             'the meters with any flag (the seed\'s "cantidad de medidores con evento y alarma por hora").',
-            [FLAGGED_BY_SEVERITY],
-            unit="short",
-            stacked=True,
+            FLAGGED_BY_SEVERITY,
         ),
         p.timeseries(
             "Event rows ingested per hour, by flag",

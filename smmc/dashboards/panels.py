@@ -592,6 +592,11 @@ def increase_by(counter: str, labels: Sequence[str], window: str = "1h") -> Quer
     return by("sum", labels, f"increase({counter}[{window}])")
 
 
+def stacked_counts(title: str, description: str, query: Query, **options: Any) -> Any:
+    """How many over time, a band per series stacked on the others: the top of the stack is the total."""
+    return timeseries(title, description, [query], unit="short", stacked=True, **options)
+
+
 def count(
     title: str, description: str, expr: str, *, steps: Thresholds, legend: str = "", **options: Any
 ) -> Any:
