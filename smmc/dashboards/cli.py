@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -38,18 +39,21 @@ def _parser() -> OptionParser:
     return parser
 
 
-def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "generate":
-        changed = dashboards.generate(args.out)
-        for line in changed:
-            print(line)
-        print(f"{len(dashboards.render())} dashboards in {args.out}; {len(changed)} file(s) changed")
-        return 0
-    if args.command == "queries":
-        for uid, title, expr in dashboards.panel_queries(include_optional=args.include_optional):
-            print(json.dumps({"dashboard": uid, "panel": title, "expr": expr}))
-        return 0
+def _generate(args: argparse.Namespace) -> int:
+    changed = dashboards.generate(args.out)
+    for line in changed:
+        print(line)
+    print(f"{len(dashboards.render())} dashboards in {args.out}; {len(changed)} file(s) changed")
+    return 0
+
+
+def _print_queries(args: argparse.Namespace) -> int:
+    for uid, title, expr in dashboards.panel_queries(include_optional=args.include_optional):
+        print(json.dumps({"dashboard": uid, "panel": title, "expr": expr}))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
     if not args.dir.is_dir():
         print(f"smmc dashboards check: --dir {args.dir}: no such directory", file=sys.stderr)
         return 2
@@ -67,3 +71,11 @@ def main(argv: list[str]) -> int:
         return 1
     print(f"smmc dashboards check: {len(dashboards.render())} dashboards up to date and lint-clean")
     return 0
+
+
+COMMANDS = {"generate": _generate, "queries": _print_queries, "check": _check}
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    return COMMANDS[args.command](args)
