@@ -577,7 +577,7 @@ def up_stat(
 
 def hourly(
     title: str, description: str, queries: Sequence[Query], *, steps: Thresholds = OK_ONLY, **options: Any
-):
+) -> Any:
     """Counts per hour (increases over 1h), one point an hour."""
     return timeseries(title, description, queries, unit="short", steps=steps, interval="1h", **options)
 
@@ -621,8 +621,10 @@ def breakdown(
     **options: Any,
 ) -> Any:
     """A bar per value of `labels` (the `aggregation` of `expr` by them), the largest first."""
-    query = Query(f"sort_desc({aggregation} by ({', '.join(labels)}) ({expr}))", legend(*labels))
-    return bargauge(title, description, [query], unit=unit, steps=steps, **options)
+    bars = by(aggregation, labels, expr)
+    return bargauge(
+        title, description, [Query(f"sort_desc({bars.expr})", bars.legend)], unit=unit, steps=steps, **options
+    )
 
 
 def top10(
@@ -637,8 +639,27 @@ def top10(
     **options: Any,
 ) -> Any:
     """The ten values of `label` with the largest `aggregation` of `expr`, a bar each."""
-    query = Query(f"topk(10, {aggregation} by ({label}) ({expr}))", legend(label))
-    return bargauge(title, description, [query], unit=unit, steps=steps, **options)
+    top = by(aggregation, [label], expr)
+    return bargauge(
+        title, description, [Query(f"topk(10, {top.expr})", top.legend)], unit=unit, steps=steps, **options
+    )
+
+
+def top_concentrators(
+    title: str, description: str, expr: str, *, steps: Thresholds, aggregation: str = "sum", **options: Any
+) -> Any:
+    """The ten concentrators with the largest `aggregation` of `expr`, a bar each that opens its
+    concentrator."""
+    return top10(
+        title,
+        description,
+        expr,
+        "concentrator",
+        steps=steps,
+        aggregation=aggregation,
+        links=[concentrator_link()],
+        **options,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -746,23 +767,6 @@ def drilldown(
         params.append(f"var-{quote(variable)}=${{{source}}}")
     params.append("${__url_time_range}")
     return dashboard_builder.DashboardLink(title).url(f"{dashboard_url(key)}?{'&'.join(params)}")
-
-
-def top_concentrators(
-    title: str, description: str, expr: str, *, steps: Thresholds, aggregation: str = "sum", **options: Any
-) -> Any:
-    """The ten concentrators with the largest `aggregation` of `expr`, a bar each that opens its
-    concentrator."""
-    return top10(
-        title,
-        description,
-        expr,
-        "concentrator",
-        steps=steps,
-        aggregation=aggregation,
-        links=[concentrator_link()],
-        **options,
-    )
 
 
 def object_link(
