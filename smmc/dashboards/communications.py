@@ -94,11 +94,11 @@ def _router_table(
     rows: Sequence[Query],
     row_columns: dict[str, str],
     *,
-    first_units: dict[str, str] | None = None,
+    row_units: dict[str, str] | None = None,
     **options: Any,
 ):
     """The routers' IP presence, RTT, signal and SIM state after the `rows` queries (the rows and their
-    presence, shown as `row_columns`, `first_units`): `read(metric, labels)` reads a router's metric on
+    presence, shown as `row_columns` with `row_units`): `read(metric, labels)` reads a router's metric on
     each row, with the labels to bring onto it."""
     ip, rtt, signal = (p.value_field(len(rows) + index, len(rows) + 4) for index in range(3))
     return p.table(
@@ -112,7 +112,7 @@ def _router_table(
             Query(read("opengate_modem_sim_state", "state")),
         ],
         columns={**row_columns, ip: "IP presence", rtt: "RTT", signal: "Signal", "state": "SIM state"},
-        column_units={**(first_units or {}), rtt: "s", signal: "dBm"},
+        column_units={**(row_units or {}), rtt: "s", signal: "dBm"},
         column_mappings={ip: p.one_zero("OK", "NOK"), "state": SIM_STATE_TEXT},
         column_steps={rtt: RTT_STEPS},
         sort_by="RTT",
@@ -200,7 +200,7 @@ def build():
                 **PRESENCE_COLUMNS,
                 "Value #B": "Presence date",
             },
-            first_units={"Value #B": "dateTimeAsIso"},
+            row_units={"Value #B": "dateTimeAsIso"},
             join_by="concentrator",
             column_links=p.object_cell_links("comuna", "concentrator", "modem"),
         ),
@@ -369,7 +369,6 @@ MONTH_RECEIVED = f"opengate_modem_monthly_received_bytes{MODEM}"
 SESSIONS = f"opengate_modem_daily_sessions_started{MODEM}"
 ALARM_FILTER = '{modem=~"$modem",severity=~"$alarm_severity"}'
 SIM_ALARMS_SINCE = 'opengate_sim_alarm_open_since_timestamp_seconds{severity=~"$alarm_severity"}'
-AGE_STEPS = p.levels(86400, 3 * 86400)
 ALARMS = 'opengate_alarms{severity=~"$alarm_severity"}'
 # the seed's device alarm summary: (title, description, label)
 ALARMS_BY = (
