@@ -1,6 +1,6 @@
 """`smmc simulate WHAT ...`: the simulated utility and its parts.
 
-Each part lives in its own module with a `main(argv) -> int`.
+Each part lives in its own module with a `main(argv) -> int` whose options `part_parser` starts.
 """
 
 from __future__ import annotations
@@ -8,12 +8,21 @@ from __future__ import annotations
 import importlib
 import sys
 
+from smmc.options import OptionParser
+
 PARTS = {
     "smmeplus": ("simulator.smmeplus", "one day of SMMePlus files and the inventory"),
     "opengate": ("simulator.opengate_fleet", "an OpenGate fleet (modems, SIMs, alarms) as JSON"),
     "cloudera": ("simulator.cloudera", "a Cloudera job status report"),
     "utility": ("simulator.utility", "the whole coherent utility, scenarios, and the demo loop"),
 }
+
+
+def part_parser(name: str, description: str) -> OptionParser:
+    """The parser of `smmc simulate NAME`: each option also read from $SMMC_SIM_NAME_<OPTION>."""
+    return OptionParser(
+        prog=f"smmc simulate {name}", env_prefix=f"SMMC_SIM_{name.upper()}_", description=description
+    )
 
 
 def main(argv: list[str]) -> int:

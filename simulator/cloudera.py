@@ -28,7 +28,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from exporters.cloudera.schedule import JobSpec, Schedule, ScheduleError, load_schedule
-from smmc.options import OptionParser, fail, writable_file
+from simulator.cli import part_parser
+from smmc.options import fail, writable_file
 
 EXAMPLE_SCHEDULE = Path(__file__).resolve().parent.parent / "exporters" / "cloudera" / "jobs.example.yml"
 HEADER = ("proceso", "hora_ejecucion", "estado_final", "criticidad")
@@ -136,11 +137,7 @@ def write_report(rows: Sequence[SimulatedRow], path: Path, fmt: str = "csv") -> 
 
 
 def main(argv: list[str]) -> int:
-    parser = OptionParser(
-        prog="smmc simulate cloudera",
-        env_prefix="SMMC_SIM_CLOUDERA_",
-        description="Write a simulated Cloudera job status report.",
-    )
+    parser = part_parser("cloudera", "Write a simulated Cloudera job status report.")
     parser.add_argument("--out", required=True, help="report file to write (replaced atomically)")
     parser.add_argument(
         "--date", type=date.fromisoformat, default=None, help="day of the report (default today)"

@@ -39,7 +39,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from smmc.options import OptionParser, fail, writable_file
+from simulator.cli import part_parser
+from smmc.options import fail, writable_file
 
 FORMAT = "smmc-opengate-fleet/1"
 DEFAULT_ORGANIZATION = "enel_chile"
@@ -528,11 +529,7 @@ def rebase(fleet: dict[str, Any], new_reference: datetime) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    p = OptionParser(
-        prog="smmc simulate opengate",
-        env_prefix="SMMC_SIM_OPENGATE_",
-        description="Write an OpenGate fleet as JSON.",
-    )
+    p = part_parser("opengate", "Write an OpenGate fleet as JSON.")
     p.add_argument("--out", default="-", help="output file (default stdout)")
     p.add_argument("--modems", type=int, default=SEED_MODEMS, help=f"routers (default {SEED_MODEMS})")
     p.add_argument("--spare-sims", type=int, help="READY SIMs not in a router (default: the seed's ratio)")

@@ -31,8 +31,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from simulator.cli import part_parser
 from smmc.catalogs import Catalogs, load_catalogs
-from smmc.options import OptionParser, fail, positive_int, writable_dir
+from smmc.options import fail, positive_int, writable_dir
 
 
 @dataclass(frozen=True)
@@ -677,10 +678,8 @@ def generate_day(
 
 
 def main(argv: list[str]) -> int:
-    p = OptionParser(
-        prog="smmc simulate smmeplus",
-        env_prefix="SMMC_SIM_SMMEPLUS_",
-        description="Write an inventory and one day of every SMMePlus file kind in the seed's formats.",
+    p = part_parser(
+        "smmeplus", "Write an inventory and one day of every SMMePlus file kind in the seed's formats."
     )
     p.add_argument(
         "--meters", type=positive_int, required=True, help="number of meters (about 50 per concentrator)"
