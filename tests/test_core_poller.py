@@ -1,14 +1,18 @@
-"""request_with_retry and Poller: retries, Retry-After, auth errors, a poller that never dies."""
+"""request_with_retry, Poller and PollingSource: retries, Retry-After, auth errors, a poller that never
+dies, a polled source's own health."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
+from exporters.core.exposition import Exposition, MetricFamily, gauge
 from exporters.core.poller import (
     AuthError,
     FetchError,
     Poller,
+    PollHealth,
+    PollingSource,
     RetryPolicy,
     request_with_retry,
     retry_after_seconds,
@@ -99,3 +103,29 @@ def test_poller_thread_starts_and_stops() -> None:
     assert ran.wait(2)
     poller.stop()
     assert poller.cycles >= 1
+
+
+def _health_families(health: PollHealth) -> list[MetricFamily]:
+    up, polls = gauge("src_up", "up"), gauge("src_polls", "polls")
+    failures = gauge("src_failures", "failures", ("reason",))
+    up.add((), health.up)
+    polls.add((), health.polls)
+    failures.add_many(((reason,), n) for reason, n in sorted(health.failures.items()))
+    return [up, polls, failures]
+
+
+def test_polling_source_records_and_publishes_its_health() -> None:
+    exposition = Exposition()
+    source = PollingSource(exposition, "src_health", _health_families)
+    assert b"src_up 0" in exposition.body() and b"src_polls 0" in exposition.body()
+    source.count_response("/api/x", httpx.Response(503))
+    with pytest.raises(FetchError), source.poll_cycle():
+        raise FetchError("http_503", "down")
+    assert source.health.polls == 1 and source.health.poll_duration is not None
+    source.on_failure(FetchError("http_503", "down"))
+    assert b'src_failures{reason="http_503"} 1' in exposition.body() and b"src_up 0" in exposition.body()
+    with source.poll_cycle():
+        pass
+    source.poll_succeeded(1234.0)
+    assert source.health.last_success == 1234.0 and source.health.requests == {("/api/x", "503"): 1}
+    assert b"src_up 1" in exposition.body() and b"src_polls 2" in exposition.body()

@@ -18,8 +18,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-import httpx
-
 from exporters.cloudera import metrics
 from exporters.cloudera.fold import (
     HDFS_QUERY,
@@ -43,7 +41,7 @@ from exporters.cloudera.read import (
 )
 from exporters.cloudera.schedule import Schedule
 from exporters.core.exposition import Exposition
-from exporters.core.poller import FetchError, PollHealth
+from exporters.core.poller import FetchError, PollHealth, PollingSource
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +157,7 @@ def _iso_utc(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-class ResourceCollector:
+class ResourceCollector(PollingSource):
     """The data lake's resources from Cloudera Manager (the exporter's `--cm-url`), one `poll()` per
     interval: the clusters, each cluster's services, the hosts, and two tsqueries on the time-series
     endpoint (host CPU and memory; HDFS capacity), folded and published. The resource part of the
@@ -176,21 +174,19 @@ class ResourceCollector:
         window: float = 900.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(
+            exposition,
+            MANAGER_HEALTH_PART,
+            metrics.manager_health_families,
+            PollHealth(failures=Counter(dict.fromkeys(metrics.FAILURE_REASONS, 0))),
+        )
         self.client = client
-        self.exposition = exposition
         self.clusters = set(clusters) or None
         self.window = window
         self.clock = clock
-        self.health = PollHealth(failures=Counter(dict.fromkeys(metrics.FAILURE_REASONS, 0)))
         self.last_state: Resources | None = None
-        self._lock = threading.Lock()
         if client.on_response is None:
             client.on_response = self.count_response
-        self.publish_health()
-
-    def count_response(self, endpoint: str, response: httpx.Response) -> None:
-        with self._lock:
-            self.health.requests[(endpoint, str(response.status_code))] += 1
 
     def collect(self) -> Resources:
         state = Resources()
@@ -213,29 +209,11 @@ class ResourceCollector:
         return state
 
     def poll(self) -> None:
-        started = time.monotonic()
-        with self._lock:
-            self.health.polls += 1
-        try:
+        with self.poll_cycle():
             state = self.collect()
             self.exposition.publish(RESOURCES_PART, metrics.resource_families(state))
-        finally:
-            with self._lock:
-                self.health.poll_duration = time.monotonic() - started
         self.last_state = state
-        with self._lock:
-            self.health.succeeded(self.clock())
-        self.publish_health()
-
-    def on_failure(self, exc: Exception) -> None:
-        with self._lock:
-            self.health.failed(exc)
-        self.publish_health()
-
-    def publish_health(self) -> None:
-        with self._lock:
-            families = metrics.manager_health_families(self.health)
-        self.exposition.publish(MANAGER_HEALTH_PART, families)
+        self.poll_succeeded(self.clock())
 
     def close(self) -> None:
         self.client.close()

@@ -4,7 +4,8 @@
 exponential backoff and jitter; 429 and 503 wait for `Retry-After`; 401/403 raise `AuthError` at once
 (retrying a rejected credential only floods the API's logs). `Poller` runs a fetch function on an
 interval in a thread; between failures the source keeps serving its last good state, so staleness is
-visible in its timestamps and nothing resolves because the API blinked.
+visible in its timestamps and nothing resolves because the API blinked. `PollingSource` is the base of
+such a source: it keeps the source's own health (`PollHealth`) and publishes it.
 """
 
 from __future__ import annotations
@@ -14,17 +15,28 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import httpx
 
+from exporters.core.exposition import Exposition, MetricFamily
 from smmc.redact import redact_text, redact_url
 from smmc.retry_after import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AuthError", "FetchError", "Poller", "RetryPolicy", "request_with_retry", "retry_after_seconds"]
+__all__ = [
+    "AuthError",
+    "FetchError",
+    "PollHealth",
+    "Poller",
+    "PollingSource",
+    "RetryPolicy",
+    "request_with_retry",
+    "retry_after_seconds",
+]
 
 
 @dataclass
@@ -47,6 +59,62 @@ class PollHealth:
         """Down, with the failure counted under its reason (a FetchError's, else the exception's name)."""
         self.up = 0
         self.failures[exc.reason if isinstance(exc, FetchError) else exc.__class__.__name__.lower()] += 1
+
+
+class PollingSource:
+    """The health bookkeeping of a source polled by a `Poller`, shared by the polling exporters.
+
+    `count_response` is the API client's `on_response`; `poll_cycle()` wraps the work of one `poll()`
+    (counts the cycle, times it, good or bad); `poll_succeeded(now)` ends a good cycle and `on_failure`
+    (the `Poller`'s) records a bad one. The health is published as its own part of the exposition, built
+    by `health_families`, at start and after every success or failure.
+    """
+
+    def __init__(
+        self,
+        exposition: Exposition,
+        health_part: str,
+        health_families: Callable[[PollHealth], list[MetricFamily]],
+        health: PollHealth | None = None,
+    ) -> None:
+        self.exposition = exposition
+        self.health = health or PollHealth()
+        self._health_part = health_part
+        self._health_families = health_families
+        self._lock = threading.Lock()
+        self.publish_health()
+
+    def count_response(self, endpoint: str, response: httpx.Response) -> None:
+        with self._lock:
+            self.health.requests[(endpoint, str(response.status_code))] += 1
+
+    @contextmanager
+    def poll_cycle(self) -> Iterator[float]:
+        """Counts a cycle and records its duration when it ends, however it ends; yields its start
+        (`time.monotonic()`)."""
+        started = time.monotonic()
+        with self._lock:
+            self.health.polls += 1
+        try:
+            yield started
+        finally:
+            with self._lock:
+                self.health.poll_duration = time.monotonic() - started
+
+    def poll_succeeded(self, now: float) -> None:
+        with self._lock:
+            self.health.succeeded(now)
+        self.publish_health()
+
+    def on_failure(self, exc: Exception) -> None:
+        with self._lock:
+            self.health.failed(exc)
+        self.publish_health()
+
+    def publish_health(self) -> None:
+        with self._lock:
+            families = self._health_families(self.health)
+        self.exposition.publish(self._health_part, families)
 
 
 class FetchError(Exception):

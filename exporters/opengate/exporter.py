@@ -8,16 +8,13 @@ telling its age, while `opengate_up` drops to 0.
 
 from __future__ import annotations
 
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from exporters.core.exposition import Exposition
-from exporters.core.poller import FetchError, PollHealth
+from exporters.core.poller import FetchError, PollingSource
 from exporters.opengate.config import Datastreams
 from exporters.opengate.fold import FleetState, fold
 from exporters.opengate.metrics import data_families, health_families
@@ -40,7 +37,7 @@ def _select(ids: dict[str, str], keys: list[str]) -> list[dict[str, Any]]:
     return [{"name": ids[k], "fields": [{"field": f} for f in _MEMBERS.get(k, ("value",))]} for k in keys]
 
 
-class OpenGateExporter:
+class OpenGateExporter(PollingSource):
     def __init__(
         self,
         client: NorthClient,
@@ -52,20 +49,17 @@ class OpenGateExporter:
         clock: Any = time.time,
         cycle_deadline: float | None = None,
     ) -> None:
+        super().__init__(exposition, HEALTH_PART, health_families)
         self.client = client
         # seconds a whole poll cycle may take (None: unbounded); past it the cycle fails with "deadline"
         self.cycle_deadline = cycle_deadline
         self.organization = organization
         self.ds = datastreams
-        self.exposition = exposition
-        self.health = PollHealth()
-        self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="opengate-search")
         self._clock = clock
         self.last_state: FleetState | None = None
         if client.on_response is None:
             client.on_response = self.count_response
-        self.publish_health()
 
     # --- queries -------------------------------------------------------------------------------------
     def _entities_query(self, ids: dict[str, str], keys: list[str]) -> dict[str, Any]:
@@ -96,15 +90,16 @@ class OpenGateExporter:
         }
 
     # --- the cycle -----------------------------------------------------------------------------------
-    def count_response(self, endpoint: str, response: httpx.Response) -> None:
-        with self._lock:
-            self.health.requests[(endpoint, str(response.status_code))] += 1
-
     def poll(self) -> None:
-        started = time.monotonic()
-        with self._lock:
-            self.health.polls += 1
-        deadline = None if self.cycle_deadline is None else started + self.cycle_deadline
+        with self.poll_cycle() as started:
+            deadline = None if self.cycle_deadline is None else started + self.cycle_deadline
+            state = self._search_fleet(deadline)
+            self.exposition.publish(DATA_PART, data_families(state, self.ds.billable_states))
+        self.last_state = state
+        self.poll_succeeded(self._clock())
+
+    def _search_fleet(self, deadline: float | None) -> FleetState:
+        """The three searches, in parallel, folded into the fleet's state."""
         futures = []
         try:
             search = self.client.search
@@ -122,32 +117,14 @@ class OpenGateExporter:
             if late:  # a search stuck where its own checks cannot see (e.g. headers one byte at a time)
                 raise FetchError("deadline", f"the poll cycle took longer than {self.cycle_deadline:.0f}s")
             devices, sims, alarms = (f.result() for f in futures)
-            state = fold(devices, sims, alarms, self.ds)
-            self.exposition.publish(DATA_PART, data_families(state, self.ds.billable_states))
+            return fold(devices, sims, alarms, self.ds)
         except Exception:
             # Every search of the cycle ends (each bounded by its timeout and retries) before the cycle does:
             # the failed cycle's health counts all its responses, whichever search failed first and however
             # busy the pool was (cancelling the ones not yet started made that count depend on scheduling),
             # and none overlaps the next cycle.
             wait(futures, timeout=None if deadline is None else self.client.timeout + 1.0)
-            with self._lock:
-                self.health.poll_duration = time.monotonic() - started
             raise
-        self.last_state = state
-        with self._lock:
-            self.health.succeeded(self._clock())
-            self.health.poll_duration = time.monotonic() - started
-        self.publish_health()
-
-    def on_failure(self, exc: Exception) -> None:
-        with self._lock:
-            self.health.failed(exc)
-        self.publish_health()
-
-    def publish_health(self) -> None:
-        with self._lock:
-            families = health_families(self.health)
-        self.exposition.publish(HEALTH_PART, families)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
