@@ -28,7 +28,6 @@ Test and demo controls under `/_fake/` (no auth; the fake binds to 127.0.0.1 by 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import binascii
 import json
@@ -48,7 +47,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from simulator import cloudera_cluster as sim
-from simulator.faults import FaultError, FaultSwitch
+from simulator.faults import CallNext, FaultError, FaultSwitch, fake_app
 
 DEFAULT_PORT = 9833
 NEWEST_VERSION = 45
@@ -308,36 +307,30 @@ def create_app(
 ) -> FastAPI:
     """The fake as an ASGI app; `app.state.fake` is the `FakeClouderaManager` behind it."""
     fake = FakeClouderaManager(cluster, users, clock)
-    app = FastAPI(title="fake Cloudera Manager API", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.fake = fake
 
-    @app.middleware("http")
-    async def auth_count_and_fault(request: Request, call_next: Any) -> Response:
-        path = request.url.path
-        if not path.startswith("/api/"):
-            return await call_next(request)
-        fault = fake.faults.take(path)
-        response: Response
-        if fault is not None and fault["mode"] == "slow":
-            await asyncio.sleep(fault["delay"])
-            fault = None
-        if fault is not None:
-            response = _fault_response(fault)
-        else:
-            session = fake.session_for(request)
-            if session is None:
-                response = Response(
-                    "<html><body><h2>HTTP ERROR 401</h2><p>Bad credentials</p></body></html>",
-                    status_code=401,
-                    media_type="text/html",
-                    headers={"WWW-Authenticate": REALM},
-                )
-            else:
-                response = await call_next(request)
-                if request.cookies.get(SESSION_COOKIE) != session:
-                    response.set_cookie(SESSION_COOKIE, session, httponly=True, path="/")
-        fake.stats[f"{_stat_path(path)} {response.status_code}"] += 1
+    async def with_session(request: Request, call_next: CallNext) -> Response:
+        """Cloudera Manager's authentication: HTTP Basic credentials or the session cookie."""
+        session = fake.session_for(request)
+        if session is None:
+            return Response(
+                "<html><body><h2>HTTP ERROR 401</h2><p>Bad credentials</p></body></html>",
+                status_code=401,
+                media_type="text/html",
+                headers={"WWW-Authenticate": REALM},
+            )
+        response = await call_next(request)
+        if request.cookies.get(SESSION_COOKIE) != session:
+            response.set_cookie(SESSION_COOKIE, session, httponly=True, path="/")
         return response
+
+    app = fake_app(
+        "fake Cloudera Manager API",
+        fake,
+        api_prefix="/api/",
+        fault_response=_fault_response,
+        stat_path=_stat_path,
+        serve=with_session,
+    )
 
     @app.get("/api/version")
     async def version() -> Response:
@@ -428,10 +421,6 @@ def create_app(
             return JSONResponse(fake.faults.set(await request.json()))
         except (FaultError, ValueError, AttributeError) as exc:
             return JSONResponse({"message": str(exc)}, status_code=400)
-
-    @app.delete("/_fake/fault")
-    async def clear_fault() -> Response:
-        return JSONResponse(fake.faults.clear())
 
     @app.post("/_fake/hosts/{hostname}")
     async def patch_host(hostname: str, request: Request) -> Response:

@@ -18,7 +18,6 @@ Test and demo controls live under `/_fake/` (no auth; the fake binds to 127.0.0.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
@@ -35,7 +34,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
 from simulator import opengate_fleet as fleets
-from simulator.faults import FaultError, FaultSwitch
+from simulator.faults import FaultError, FaultSwitch, fake_app
 from simulator.opengate_search import (
     QueryError,
     apply_sort,
@@ -302,10 +301,6 @@ class FakeOpenGate:
             return auth[7:].strip() in self.tokens
         return False
 
-    # --- faults --------------------------------------------------------------------------------------
-    def take_fault(self, path: str) -> dict[str, Any] | None:
-        return self.faults.take(path)
-
 
 def create_app(
     fleet: dict[str, Any],
@@ -316,26 +311,7 @@ def create_app(
 ) -> FastAPI:
     """The fake as an ASGI app; `app.state.fake` is the `FakeOpenGate` behind it."""
     fake = FakeOpenGate(fleet, api_key, users)
-    app = FastAPI(title="fake OpenGate North API", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.fake = fake
-
-    @app.middleware("http")
-    async def count_and_fault(request: Request, call_next: Any) -> Response:
-        path = request.url.path
-        if path.startswith("/north/"):
-            fault = fake.take_fault(path)
-            if fault is not None:
-                mode = fault["mode"]
-                if mode == "slow":
-                    await asyncio.sleep(float(fault.get("delay", 5.0)))
-                else:
-                    response = _fault_response(fault)
-                    fake.stats[f"{path} {response.status_code}"] += 1
-                    return response
-        response = await call_next(request)
-        if path.startswith("/north/"):
-            fake.stats[f"{path} {response.status_code}"] += 1
-        return response
+    app = fake_app("fake OpenGate North API", fake, api_prefix="/north/", fault_response=_fault_response)
 
     @app.post("/north/v80/provision/users/login")
     async def login(request: Request) -> Response:
@@ -462,10 +438,6 @@ def create_app(
             return JSONResponse(fake.faults.set(body))
         except FaultError as exc:
             return JSONResponse({"message": str(exc)}, status_code=400)
-
-    @app.delete("/_fake/fault")
-    async def clear_fault() -> Response:
-        return JSONResponse(fake.faults.clear())
 
     @app.post("/_fake/devices/{ident}")
     async def patch_device(ident: str, request: Request) -> Response:
