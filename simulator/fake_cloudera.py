@@ -40,7 +40,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -57,6 +57,19 @@ MAX_POINTS = 1440
 STEP = 60
 HOST_METRICS = {"cpu_percent": "percent", "physical_memory_used": "bytes", "physical_memory_total": "bytes"}
 HDFS_METRICS = {"dfs_capacity": "bytes", "dfs_capacity_used": "bytes", "dfs_capacity_used_non_hdfs": "bytes"}
+# what `POST /_fake/hosts/{hostname}` and `/_fake/services/{name}` may set: field -> its values (None: any)
+HOST_FIELDS: dict[str, tuple[str, ...] | None] = {
+    "health": sim.HEALTH_VALUES,
+    "maintenance": None,
+    "cpu_percent": None,
+    "memory_ratio": None,
+}
+SERVICE_FIELDS: dict[str, tuple[str, ...] | None] = {
+    "state": sim.SERVICE_STATES,
+    "health": sim.HEALTH_VALUES,
+    "maintenance": None,
+}
+Patched = TypeVar("Patched", sim.SimHost, sim.SimService)
 _SELECT = re.compile(r"^\s*select\s+(?P<metrics>.+?)(?:\s+where\s+(?P<where>.+?))?\s*;?\s*$", re.I | re.S)
 _CONDITION = re.compile(
     r'^\s*(?P<attr>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>"[^"]*"|\'[^\']*\'|[^\s"\']+)\s*$'
@@ -359,21 +372,21 @@ def create_app(
     async def clusters(request: Request) -> Response:
         return versioned(request) or JSONResponse({"items": [fake.cluster_doc()]})
 
-    @app.get("/api/{version}/clusters/{name}")
-    async def cluster(request: Request, name: str) -> Response:
+    def of_cluster(request: Request, name: str) -> JSONResponse | None:
+        """The error for an unknown API version, or for a cluster other than the fake's; else None."""
         if (bad := versioned(request)) is not None:
             return bad
-        if name != fake.cluster.name:
-            return _error(404, f"Cluster '{name}' not found.")
-        return JSONResponse(fake.cluster_doc())
+        return _error(404, f"Cluster '{name}' not found.") if name != fake.cluster.name else None
+
+    @app.get("/api/{version}/clusters/{name}")
+    async def cluster(request: Request, name: str) -> Response:
+        return of_cluster(request, name) or JSONResponse(fake.cluster_doc())
 
     @app.get("/api/{version}/clusters/{name}/services")
     async def services(request: Request, name: str) -> Response:
-        if (bad := versioned(request)) is not None:
-            return bad
-        if name != fake.cluster.name:
-            return _error(404, f"Cluster '{name}' not found.")
-        return JSONResponse({"items": [fake.service_doc(s) for s in fake.cluster.services]})
+        return of_cluster(request, name) or JSONResponse(
+            {"items": [fake.service_doc(s) for s in fake.cluster.services]}
+        )
 
     @app.get("/api/{version}/hosts")
     async def hosts(request: Request) -> Response:
@@ -422,26 +435,18 @@ def create_app(
         except (FaultError, ValueError, AttributeError) as exc:
             return JSONResponse({"message": str(exc)}, status_code=400)
 
+    def full_host_doc(host: sim.SimHost) -> dict[str, Any]:
+        return fake.host_doc(host, True, fake.clock())
+
     @app.post("/_fake/hosts/{hostname}")
     async def patch_host(hostname: str, request: Request) -> Response:
-        body = await request.json()
         host = fake.cluster.host(hostname)
-        if host is None:
-            return JSONResponse({"message": f"no host {hostname}"}, status_code=404)
-        problem = _patch(host, body, {"health": sim.HEALTH_VALUES, "maintenance": None,
-                                      "cpu_percent": None, "memory_ratio": None})  # fmt: skip
-        return problem or JSONResponse(fake.host_doc(host, True, fake.clock()))
+        return _patch(f"host {hostname}", host, await request.json(), HOST_FIELDS, full_host_doc)
 
     @app.post("/_fake/services/{name}")
     async def patch_service(name: str, request: Request) -> Response:
-        body = await request.json()
         svc = fake.cluster.service(name)
-        if svc is None:
-            return JSONResponse({"message": f"no service {name}"}, status_code=404)
-        problem = _patch(
-            svc, body, {"state": sim.SERVICE_STATES, "health": sim.HEALTH_VALUES, "maintenance": None}
-        )
-        return problem or JSONResponse(fake.service_doc(svc))
+        return _patch(f"service {name}", svc, await request.json(), SERVICE_FIELDS, fake.service_doc)
 
     @app.post("/_fake/hdfs")
     async def patch_hdfs(request: Request) -> Response:
@@ -464,7 +469,17 @@ def _stat_path(path: str) -> str:
     return re.sub(r"^/api/v\d+/", "/api/vN/", path)
 
 
-def _patch(target: Any, body: Any, fields: dict[str, tuple[str, ...] | None]) -> JSONResponse | None:
+def _patch(
+    what: str,
+    target: Patched | None,
+    body: Any,
+    fields: dict[str, tuple[str, ...] | None],
+    document: Callable[[Patched], dict[str, Any]],
+) -> JSONResponse:
+    """Sets the body's fields on `target` (`what` names it: "host h1"), each value checked against
+    `fields` (its allowed values, or None); answers the target's document, or what is wrong."""
+    if target is None:
+        return JSONResponse({"message": f"no {what}"}, status_code=404)
     if not isinstance(body, dict) or set(body) - set(fields):
         return JSONResponse({"message": f"body may set only {', '.join(fields)}"}, status_code=400)
     for key, allowed in fields.items():
@@ -476,7 +491,7 @@ def _patch(target: Any, body: Any, fields: dict[str, tuple[str, ...] | None]) ->
         if key == "maintenance" and not isinstance(value, bool):
             return JSONResponse({"message": "maintenance must be true or false"}, status_code=400)
         setattr(target, key, value)
-    return None
+    return JSONResponse(document(target))
 
 
 def _fault_response(fault: dict[str, Any]) -> Response:
