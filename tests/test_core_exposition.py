@@ -48,6 +48,20 @@ def test_add_columns_from_parallel_sequences() -> None:
     assert 'smmc_rows_total{kind="hpe"} 2' in family.render()
 
 
+def test_add_state_marks_the_current_state_of_a_state_set() -> None:
+    family = gauge("smmc_example_state", "A state set.", ["host", "state"])
+    family.add_state(("h1",), ("GOOD", "BAD", "UNKNOWN"), "BAD")
+    family.add_state(("h2",), ("GOOD", "BAD", "UNKNOWN"), "gone")  # a value not listed: every state 0
+    assert family.render().splitlines()[2:] == [
+        'smmc_example_state{host="h1",state="GOOD"} 0',
+        'smmc_example_state{host="h1",state="BAD"} 1',
+        'smmc_example_state{host="h1",state="UNKNOWN"} 0',
+        'smmc_example_state{host="h2",state="GOOD"} 0',
+        'smmc_example_state{host="h2",state="BAD"} 0',
+        'smmc_example_state{host="h2",state="UNKNOWN"} 0',
+    ]
+
+
 def test_parts_are_replaced_whole_and_ordered() -> None:
     exposition = Exposition()
     a = gauge("a_metric", "a")

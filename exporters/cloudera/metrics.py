@@ -49,8 +49,7 @@ def families(statuses: Sequence[JobStatus], scheduled_jobs: int, report: ReportH
             last_success.add((item.job, item.criticality), item.last_success)
         if item.deadline is not None:
             deadline.add((item.job,), item.deadline)
-        for value in STATUSES:
-            status.add((item.job, item.criticality, value), 1 if item.status == value else 0)
+        status.add_state((item.job, item.criticality), STATUSES, item.status)
     jobs = gauge("cloudera_jobs", "Jobs by current status and criticality.", ("status", "criticality"))
     for (value, criticality), n in count_by_status(statuses).items():
         jobs.add((value, criticality), n)
@@ -118,8 +117,7 @@ def resource_families(state: Resources) -> list[MetricFamily]:
     )
     for host in state.hosts:
         labels = (host.cluster, host.hostname)
-        for health in HEALTH:
-            host_health.add((*labels, health), 1 if host.health == health else 0)
+        host_health.add_state(labels, HEALTH, host.health)
         host_maintenance.add(labels, 1 if host.maintenance else 0)
     cpu = gauge(
         "cloudera_host_cpu_usage_ratio",
@@ -159,10 +157,8 @@ def resource_families(state: Resources) -> list[MetricFamily]:
     )
     for svc in state.services:
         labels = (svc.cluster, svc.name, svc.type)
-        for health in HEALTH:
-            svc_health.add((*labels, health), 1 if svc.health == health else 0)
-        for value in SERVICE_STATES:
-            svc_state.add((*labels, value), 1 if svc.state == value else 0)
+        svc_health.add_state(labels, HEALTH, svc.health)
+        svc_state.add_state(labels, SERVICE_STATES, svc.state)
         svc_maintenance.add(labels, 1 if svc.maintenance else 0)
 
     hdfs_labels = ("cluster", "service")
@@ -196,8 +192,7 @@ def resource_families(state: Resources) -> list[MetricFamily]:
         "Records of the last good poll skipped, by kind and reason.",
         ("kind", "reason"),
     )
-    for (kind, reason), n in sorted(state.rejected.items()):
-        rejected.add((kind, reason), n)
+    rejected.add_many(sorted(state.rejected.items()))
     return [
         host_health,
         host_maintenance,

@@ -82,6 +82,11 @@ class MetricFamily:
         else:
             self._lines.append(f"{self.name} {format_value(value)}")
 
+    def add_state(self, labelvalues: Sequence[object], states: Iterable[str], current: str) -> None:
+        """A state set: a sample per state (the last label), 1 for the `current` one and 0 for the others."""
+        for state in states:
+            self.add((*labelvalues, state), 1 if state == current else 0)
+
     def add_many(self, rows: Iterable[tuple[Sequence[object], float]]) -> None:
         labels, values = [], []
         for labelvalues, value in rows:

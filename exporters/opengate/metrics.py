@@ -155,8 +155,7 @@ def data_families(state: FleetState, billable_states: frozenset[str]) -> list[Me
         "Records of the last good poll skipped or values dropped, by kind and reason.",
         ("kind", "reason"),
     )
-    for (kind, reason), count in sorted(state.rejected.items()):
-        rejected.add((kind, reason), count)
+    rejected.add_many(sorted(state.rejected.items()))
     return [
         present,
         presence_info,
