@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from smmc.yamlfile import read_mapping
 
 ACTION_TYPES = ("smmeplus_command", "jira_ticket", "field_order", "outage_notice", "notify", "record")
 TICKET_TYPES = ("jira_ticket", "field_order", "outage_notice")
@@ -249,10 +249,7 @@ def load_config(
     if data is None:
         if path is None:
             raise ConfigError("load_config needs a path or data")
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{source}: {exc}") from exc
+        data = read_mapping(path, ConfigError)
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: top level must be a mapping")
     try:

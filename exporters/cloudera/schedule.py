@@ -31,7 +31,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
+from smmc.yamlfile import read_yaml
 
 DEFAULT_TIMEZONE = "America/Santiago"
 CRITICALITIES = ("critical", "non_critical")
@@ -259,13 +259,4 @@ def parse_schedule(document: object, source: str = "schedule") -> Schedule:
 
 
 def load_schedule(path: str | Path) -> Schedule:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScheduleError(f"cannot read schedule {path}: {exc}") from exc
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ScheduleError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_schedule(document, source=str(path))
+    return parse_schedule(read_yaml(path, ScheduleError), source=str(path))

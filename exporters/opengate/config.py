@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from exporters.core import durations
+from smmc.yamlfile import read_mapping
 
 DEFAULT_FILE = Path(__file__).with_name("datastreams.yaml")
 
@@ -72,16 +71,6 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    return data
-
-
 def _section(data: dict[str, Any], name: str, keys: tuple[str, ...], source: str) -> dict[str, str]:
     section = data.get(name)
     if not isinstance(section, dict):
@@ -96,10 +85,10 @@ def _section(data: dict[str, Any], name: str, keys: tuple[str, ...], source: str
 
 
 def load_datastreams(site_file: str | Path | None = None) -> Datastreams:
-    data = _read(DEFAULT_FILE)
+    data = read_mapping(DEFAULT_FILE, ConfigError, empty_ok=True)
     source = str(DEFAULT_FILE)
     if site_file is not None:
-        data = _merge(data, _read(Path(site_file)))
+        data = _merge(data, read_mapping(site_file, ConfigError, empty_ok=True))
         source = f"{DEFAULT_FILE} + {site_file}"
     unit = str(data.get("units", {}).get("rtt", "ms"))
     if unit not in ("ms", "s"):

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from smmc.yamlfile import read_yaml
 
 SCENARIO_DIR = Path(__file__).resolve().parent
 EFFECTS = {"meters", "concentrator", "workorders", "modem", "cloudera", "garbage"}
@@ -98,11 +98,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     if not path.exists():
         known = ", ".join(sorted(available()))
         raise ScenarioError(f"no scenario {name_or_path!r}; known: {known}")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
-    scenario = parse_scenario(doc, str(path))
+    scenario = parse_scenario(read_yaml(path, ScenarioError), str(path))
     if path.parent == SCENARIO_DIR and scenario.name != path.stem:
         raise ScenarioError(f"{path}: name {scenario.name!r} differs from the file name")
     return scenario

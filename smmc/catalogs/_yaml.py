@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from smmc.yamlfile import read_mapping
 
 from .errors import CatalogError
 
@@ -19,38 +19,8 @@ from .errors import CatalogError
 SOURCE = "_source_file"
 
 
-class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's parser when built with it
-    """SafeLoader that refuses duplicate mapping keys instead of silently keeping the last one."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: dict[Any, int] = {}
-    for key_node, _value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if isinstance(key, Hashable) and key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})", key_node.start_mark
-            )
-        if isinstance(key, Hashable):
-            seen[key] = key_node.start_mark.line
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"cannot read: {exc}", file=path) from exc
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no arbitrary objects
-    except yaml.YAMLError as exc:
-        raise CatalogError(f"not valid YAML: {' '.join(str(exc).split())}", file=path) from exc
-    if not isinstance(data, dict):
-        raise CatalogError("expected a mapping at the top level", file=path)
-    return data
+    return read_mapping(path, CatalogError)
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from smmc.repo import REPO_ROOT
+from smmc.yamlfile import parse_yaml, read_yaml
 
 
 class SourceError(ValueError):
@@ -68,12 +67,9 @@ class Sources:
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SourceError(f"{path}: missing") from None
-    except yaml.YAMLError as exc:
-        raise SourceError(f"{path}: not valid YAML: {exc}") from None
+    if not path.exists():
+        raise SourceError(f"{path}: missing")
+    return read_yaml(path, SourceError)
 
 
 def _scrape_jobs(prometheus: dict[str, Any]) -> tuple[ScrapeJob, ...]:
@@ -145,6 +141,6 @@ def load(root: Path = REPO_ROOT) -> Sources:
         scrape_jobs=_scrape_jobs(prometheus),
         alertmanager=alertmanager,
         actions_text=actions_text,
-        actions=yaml.safe_load(actions_text),
+        actions=parse_yaml(actions_text, str(actions_path), SourceError),
         templates=templates,
     )

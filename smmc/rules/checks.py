@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TextIO
 
 from smmc.rules import lint, render, routing, tools, validate
-from smmc.rules.model import RuleSet, format_duration, load
+from smmc.rules.model import RulesError, RuleSet, format_duration, load
+from smmc.yamlfile import read_mapping
 
 
 def stale_files(rs: RuleSet, root: Path) -> list[str]:
@@ -64,9 +65,7 @@ def inhibit_names(rs: RuleSet, root: Path) -> list[str]:
     """Every alertname an inhibit rule names exists in the rules (a rename would silently disable it)."""
     import re
 
-    import yaml
-
-    doc = yaml.safe_load((root / routing.CONFIG).read_text(encoding="utf-8"))
+    doc = read_mapping(root / routing.CONFIG, RulesError)
     names = {a.name for a in rs.alerts}
     problems = []
     for i, rule in enumerate(doc.get("inhibit_rules") or []):
@@ -86,9 +85,7 @@ def causes_fire_first(rs: RuleSet, root: Path) -> list[str]:
     Effects that fire on a daily report's arrival (`for: 0m`) are exempt: their report lands a day after."""
     import re
 
-    import yaml
-
-    doc = yaml.safe_load((root / routing.CONFIG).read_text(encoding="utf-8"))
+    doc = read_mapping(root / routing.CONFIG, RulesError)
     by_name = {a.name: a for a in rs.alerts}
 
     def names(matchers: list[str]) -> list[str]:

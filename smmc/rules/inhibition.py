@@ -23,6 +23,7 @@ import yaml
 from smmc.rules import tools
 from smmc.rules.model import RulesError, RuleSet
 from smmc.rules.routing import CONFIG
+from smmc.yamlfile import read_mapping
 
 SCENARIO = Path("rules/tests/inhibition.yml")
 _REQUIRED_KEYS = {"alert", "inhibited", "why"}
@@ -43,12 +44,9 @@ class Probe:
 def scenario(rs: RuleSet, root: Path) -> list[Probe]:
     """The probes of rules/tests/inhibition.yml: each entry's object labels over its rule's own labels."""
     path = root / SCENARIO
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise RulesError(f"{path}: {exc}") from None
-    if not isinstance(doc, dict) or not doc:
-        raise RulesError(f"{path}: expected a mapping of scenario entries")
+    doc = read_mapping(path, RulesError)
+    if not doc:
+        raise RulesError(f"{path}: no scenario entries")
     probes = []
     for key, entry in doc.items():
         where = f"{SCENARIO.name}: {key}"

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from smmc.repo import REPO_ROOT
+from smmc.yamlfile import read_mapping
 
 THRESHOLDS = Path("rules/thresholds.yml")
 CASES = Path("rules/tests/cases.yml")
@@ -236,17 +235,9 @@ def _cases(
 
 def load(root: Path = REPO_ROOT) -> RuleSet:
     path = root / THRESHOLDS
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise RulesError(f"{path}: {exc}") from None
+    doc = read_mapping(path, RulesError)
     cases_path = root / CASES
-    try:
-        cases = yaml.safe_load(cases_path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise RulesError(f"{cases_path}: {exc}") from None
-    if not isinstance(doc, dict):
-        raise RulesError(f"{path}: expected a mapping")
+    cases = read_mapping(cases_path, RulesError, empty_ok=True)
     base = str(doc.get("runbook_base_url", "")).rstrip("/")
     gparams: dict[str, Any] = dict(doc.get("params") or {})
     recording = [
