@@ -10,15 +10,13 @@ counted here from the shards' own state (which meter has which flag, which conce
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from e2e.harness import ProcessGroup, Prometheus, wait_for
+from e2e.harness import ProcessGroup, Prometheus, serve_exposition, wait_for
 
 from exporters.smmeplus.cli import Exporter
 from exporters.smmeplus.fold import FlagRows
@@ -84,26 +82,10 @@ def _put_conditions(inbox: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _serve(body: bytes) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 @pytest.fixture(scope="module")
 def prometheus(shards: list[Exporter], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
-    servers = [_serve(e.exposition.body()) for e in shards]
+    bodies = [e.exposition.body() for e in shards]
+    servers = [serve_exposition(lambda body=body: body) for body in bodies]
     group = ProcessGroup(tmp_path_factory.mktemp("counting-prometheus"))
     try:
         config = {

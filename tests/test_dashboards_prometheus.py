@@ -10,13 +10,11 @@ panel is empty on a fleet that has data. The end-to-end test of the stack runs t
 from __future__ import annotations
 
 import itertools
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from e2e.harness import HarnessError, ProcessGroup, Prometheus, free_port, wait_for
+from e2e.harness import HarnessError, ProcessGroup, Prometheus, free_port, serve_exposition, wait_for
 
 from smmc.dashboards import panel_queries
 
@@ -250,26 +248,10 @@ def exposition(scrape: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-class _Fleet(BaseHTTPRequestHandler):
-    scrapes = itertools.count(1)
-
-    def do_GET(self) -> None:
-        body = exposition(next(self.scrapes)).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        return
-
-
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Fleet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    scrapes = itertools.count(1)
+    server = serve_exposition(lambda: exposition(next(scrapes)).encode())
     group = ProcessGroup(tmp_path_factory.mktemp("dashboards-prometheus"))
     try:
         config = {

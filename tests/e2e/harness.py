@@ -8,7 +8,9 @@ alerts re-sent every second), and the paths of the repository's files.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,7 @@ __all__ = [
     "prometheus_binary",
     "rewrite_alertmanager_config",
     "rewrite_prometheus_config",
+    "serve_exposition",
     "smmc_command",
     "wait_for",
     "wait_http_ok",
@@ -93,3 +96,24 @@ def rewrite_alertmanager_config(
     return _config.rewrite_alertmanager_config(
         config, receiver_address, token_file, config_dir, group_wait, group_interval, repeat_interval
     )
+
+
+def serve_exposition(body: Callable[[], bytes]) -> ThreadingHTTPServer:
+    """A scrape target on a free 127.0.0.1 port answering every GET with `body()` (called per scrape).
+    Stop it with `shutdown()` and `server_close()`."""
+
+    class Target(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            text = body()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(text)))
+            self.end_headers()
+            self.wfile.write(text)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Target)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
