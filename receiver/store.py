@@ -498,22 +498,26 @@ class Store(ABC):
         by: str | None = None,
         limit: int = 200,
     ) -> list[dict[str, Any]]:
-        """Ledger entries, newest first, filtered (the approvals page). `by` (who decided, in the entry's
-        JSON detail) is matched after the SQL filters, page by page, so no engine's JSON dialect is needed."""
+        """Ledger entries, newest first, filtered, each with its action's alertname (the approvals page).
+        `by` (who decided, in the entry's JSON detail) is matched after the SQL filters, page by page, so no
+        engine's JSON dialect is needed."""
         where, params = [], []
         if event:
-            where.append("event = ?")
+            where.append("ledger.event = ?")
             params.append(event)
         if action_id is not None:
-            where.append("action_id = ?")
+            where.append("ledger.action_id = ?")
             params.append(action_id)
         if alertname:
-            where.append("action_id IN (SELECT id FROM actions WHERE alertname = ?)")
+            where.append("actions.alertname = ?")
             params.append(alertname)
-        sql = "SELECT id, ts, action_id, notification_id, event, detail FROM ledger"
+        sql = (
+            "SELECT ledger.id, ledger.ts, ledger.action_id, ledger.notification_id, ledger.event,"
+            " ledger.detail, actions.alertname FROM ledger LEFT JOIN actions ON actions.id = ledger.action_id"
+        )
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
+        sql += " ORDER BY ledger.id DESC LIMIT ? OFFSET ?"
         out: list[dict[str, Any]] = []
         page, offset = max(limit, 500), 0
         while len(out) < limit:
@@ -531,6 +535,7 @@ class Store(ABC):
                         "notification_id": r[3],
                         "event": r[4],
                         "detail": detail,
+                        "alertname": r[6],
                     }
                 )
                 if len(out) == limit:

@@ -212,7 +212,7 @@ def approvals_table(
     return f'<table id="approvals">{head}{"".join(rows)}</table>'
 
 
-def ledger_table(entries: list[dict[str, Any]], alertnames: dict[int, str]) -> str:
+def ledger_table(entries: list[dict[str, Any]]) -> str:
     rows = []
     for entry in entries:
         detail = entry.get("detail") or {}
@@ -226,7 +226,7 @@ def ledger_table(entries: list[dict[str, Any]], alertnames: dict[int, str]) -> s
         action_id = entry.get("action_id")
         rows.append(
             f'<tr class="ledger-row"><td>{entry["id"]}</td><td>{e(when(entry["ts"]))}</td>'
-            f"<td>{e(action_id)}</td><td>{e(alertnames.get(action_id, '')) if action_id else ''}</td>"
+            f"<td>{e(action_id)}</td><td>{e(entry.get('alertname') or '')}</td>"
             f'<td class="event">{e(entry["event"])}</td><td class="by">{e(by)}</td><td>{e(comment)}</td>'
             f"<td><pre>{e(json.dumps(rest, ensure_ascii=False, sort_keys=True)) if rest else ''}</pre>"
             "</td></tr>"
@@ -388,8 +388,6 @@ def install(app: FastAPI, store: Store, hooks: UiHooks, sessions: Sessions | Non
             by=by or None,
             limit=rows,
         )
-        ids = {entry["action_id"] for entry in entries if entry.get("action_id")}
-        alertnames = {i: a.alertname for i in ids if (a := store.get_action(i)) is not None}
         values = {
             "event": event,
             "action_id": action_id,
@@ -398,7 +396,7 @@ def install(app: FastAPI, store: Store, hooks: UiHooks, sessions: Sessions | Non
             "limit": str(rows),
         }
         body = ledger_filters(values) + f"<p>{len(entries)} entries, newest first.</p>"
-        body += ledger_table(entries, alertnames)
+        body += ledger_table(entries)
         return page("Ledger", body, session.operator, session.csrf)
 
     return sessions
