@@ -20,6 +20,8 @@ class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: dict[Any, int] = {}
     for key_node, _value_node in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # `<<: *anchor`: merged keys may be overridden by the mapping's own (YAML's merge)
         key = loader.construct_object(key_node, deep=deep)
         if isinstance(key, Hashable) and key in seen:
             raise yaml.constructor.ConstructorError(

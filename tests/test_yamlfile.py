@@ -24,6 +24,15 @@ def test_a_duplicate_key_is_refused_with_both_lines(tmp_path: Path) -> None:
         read_mapping(path, SiteError)
 
 
+def test_merge_keys_still_work_and_may_be_overridden(tmp_path: Path) -> None:
+    path = tmp_path / "compose.yml"
+    path.write_text("base: &base {a: 1, b: 2}\nsvc:\n  <<: *base\n  b: 3\n")
+    assert read_mapping(path, SiteError)["svc"] == {"a": 1, "b": 3}
+    path.write_text("base: &base {a: 1}\nsvc:\n  <<: *base\n  b: 3\n  b: 4\n")
+    with pytest.raises(SiteError, match="duplicate key 'b'"):
+        read_mapping(path, SiteError)
+
+
 def test_each_problem_is_the_callers_error_naming_the_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yml"
     with pytest.raises(SiteError, match=r"nope.yml: cannot read: "):
