@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from receiver.app import DEFAULT_MAX_BODY
 from receiver.auth import check_token, load_operator_tokens
 from receiver.config import ConfigError, load_config
 from receiver.payload import DEFAULT_MAX_ALERTS
@@ -61,7 +62,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--max-body-bytes",
         type=positive_int,
-        default=4 * 1024 * 1024,
+        default=DEFAULT_MAX_BODY,
         help="largest webhook body taken, in bytes (larger: 413)",
     )
     parser.add_argument(

@@ -131,7 +131,3 @@ class ReceiverMetrics:
             self.dispatch_seconds.labels(action)
             for result in ACTION_RESULTS:
                 self.actions.labels(action, result)
-
-
-if TYPE_CHECKING:
-    from receiver.health import StoreHealth

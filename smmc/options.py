@@ -258,23 +258,6 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-def _existing(text: str, is_kind: Callable[[Path], bool], kind: str) -> Path:
-    path = Path(text)
-    if not is_kind(path):
-        raise argparse.ArgumentTypeError(
-            f"{text}: no such {kind}" if not path.exists() else f"{text}: not a {kind}"
-        )
-    return path
-
-
-def existing_dir(text: str) -> Path:
-    return _existing(text, Path.is_dir, "directory")
-
-
-def existing_file(text: str) -> Path:
-    return _existing(text, Path.is_file, "file")
-
-
 def writable_dir(text: str) -> Path:
     """A directory to write into: created when missing; refused (one line) when it cannot be."""
     path = Path(text)

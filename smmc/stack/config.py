@@ -27,6 +27,9 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from smmc.repo import REPO_ROOT
+from smmc.yamlfile import read_mapping
+
+from .processes import StackError
 
 PROMETHEUS_YML = Path("prometheus") / "prometheus.yml"
 ALERTMANAGER_YML = Path("alertmanager") / "alertmanager.yml"
@@ -54,11 +57,7 @@ __all__ = [
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: not a YAML mapping")
-    return data
+    return read_mapping(path, StackError)
 
 
 def write_yaml(path: Path, data: Mapping[str, Any]) -> Path:

@@ -29,7 +29,7 @@ from .processes import (
     Process,
     ProcessGroup,
     smmc_command,
-    wait_for,
+    wait_http_ok,
 )
 from .servers import (
     Alertmanager,
@@ -156,11 +156,7 @@ class LocalStack:
     def _wait_healthy(self, name: str, started: float) -> None:
         spec = SPECS[name]
         url = f"{self.url(name)}{spec.health}"
-
-        def ok() -> bool:
-            return httpx.get(url, timeout=2.0).status_code == 200
-
-        wait_for(ok, self.start_timeout, f"{name} at {url}", interval=0.2, processes=self.group)
+        wait_http_ok(url, self.start_timeout, self.group, what=f"{name} at {url}")
         self.progress(name, f"up at {self.url(name)} ({time.monotonic() - started:.1f} s)")
 
     def _use_grafana(self) -> str | None:

@@ -213,15 +213,10 @@ def wait_for(
         time.sleep(interval)
 
 
-def http_ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def wait_http_ok(url: str, timeout: float, processes: ProcessGroup | None = None) -> None:
+def wait_http_ok(
+    url: str, timeout: float, processes: ProcessGroup | None = None, what: str | None = None
+) -> None:
     def ok() -> bool:
         return httpx.get(url, timeout=2.0).status_code == 200
 
-    wait_for(ok, timeout, f"{url} to answer 200", interval=0.2, processes=processes)
+    wait_for(ok, timeout, what or f"{url} to answer 200", interval=0.2, processes=processes)

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from .binaries import ALERTMANAGER, GRAFANA, PROMETHEUS, Program
+from .binaries import ALERTMANAGER, PROMETHEUS, Program
 from .config import write_yaml
 from .processes import ProcessGroup, free_port, wait_http_ok
 
@@ -163,7 +163,3 @@ def grafana_env(
         "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
         "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH": str(home_dashboard),
     }
-
-
-def grafana_binary() -> str | None:
-    return GRAFANA.find()
