@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
@@ -61,52 +62,50 @@ def inhibition_check(rs: RuleSet, root: Path) -> list[str]:
     return inhibition.run(rs, root)[2]
 
 
-def inhibit_names(rs: RuleSet, root: Path) -> list[str]:
-    """Every alertname an inhibit rule names exists in the rules (a rename would silently disable it)."""
-    import re
+_ALERTNAME_MATCHER = re.compile(r'^alertname\s*(=~|=)\s*"?([^"]*)"?$')
+
+
+def _inhibit_rule_names(root: Path) -> list[tuple[list[str], list[str]]]:
+    """Per inhibit rule of alertmanager.yml, the alertnames its source and its target matchers name."""
+
+    def named(matchers: list[str]) -> list[str]:
+        hits = (_ALERTNAME_MATCHER.match(m) for m in matchers)
+        return [n for hit in hits if hit for n in hit.group(2).split("|") if n]
 
     doc = read_mapping(root / routing.CONFIG, RulesError)
+    return [
+        (named(rule.get("source_matchers") or []), named(rule.get("target_matchers") or []))
+        for rule in doc.get("inhibit_rules") or []
+    ]
+
+
+def inhibit_names(rs: RuleSet, root: Path) -> list[str]:
+    """Every alertname an inhibit rule names exists in the rules (a rename would silently disable it)."""
     names = {a.name for a in rs.alerts}
-    problems = []
-    for i, rule in enumerate(doc.get("inhibit_rules") or []):
-        for m in (rule.get("source_matchers") or []) + (rule.get("target_matchers") or []):
-            hit = re.match(r'^alertname\s*(=~|=)\s*"?([^"]*)"?$', m)
-            if not hit:
-                continue
-            for name in hit.group(2).split("|"):
-                if name and name not in names:
-                    problems.append(f"inhibit rule {i + 1} names alert {name!r}, which no rule defines")
-    return problems
+    return [
+        f"inhibit rule {i + 1} names alert {name!r}, which no rule defines"
+        for i, (sources, targets) in enumerate(_inhibit_rule_names(root), 1)
+        for name in sources + targets
+        if name not in names
+    ]
 
 
 def causes_fire_first(rs: RuleSet, root: Path) -> list[str]:
     """For each inhibit rule that names its alerts, the fastest cause fires before each effect (a shorter
     `for`): otherwise, when the daily files land together, the effect is delivered before its cause exists.
     Effects that fire on a daily report's arrival (`for: 0m`) are exempt: their report lands a day after."""
-    import re
-
-    doc = read_mapping(root / routing.CONFIG, RulesError)
     by_name = {a.name: a for a in rs.alerts}
-
-    def names(matchers: list[str]) -> list[str]:
-        for m in matchers:
-            hit = re.match(r'^alertname\s*(=~|=)\s*"?([^"]*)"?$', m)
-            if hit:
-                return [n for n in hit.group(2).split("|") if n in by_name]
-        return []
-
     problems = []
-    for i, rule in enumerate(doc.get("inhibit_rules") or []):
-        sources = names(rule.get("source_matchers") or [])
-        targets = names(rule.get("target_matchers") or [])
+    for i, (named_sources, named_targets) in enumerate(_inhibit_rule_names(root), 1):
+        sources = [n for n in named_sources if n in by_name]
         if not sources:
             continue
         fastest = min(by_name[n].for_seconds for n in sources)
-        for n in targets:
+        for n in (n for n in named_targets if n in by_name):
             target = by_name[n]
             if target.for_seconds and target.for_seconds <= fastest:
                 problems.append(
-                    f"inhibit rule {i + 1}: {n} (for {target.for_text}) can fire before its cause "
+                    f"inhibit rule {i}: {n} (for {target.for_text}) can fire before its cause "
                     f"({', '.join(sources)}, fastest for {format_duration(fastest)}); "
                     "give the cause a shorter for"
                 )
