@@ -421,8 +421,6 @@ class ReportFetcher:
 # `{"message": ..., "causes": [...]}`.
 
 API_VERSION = re.compile(r"^v\d{1,3}$")
-# endpoint label values of the request counter: bounded, never a cluster name
-ENDPOINTS = ("version", "clusters", "services", "hosts", "timeseries")
 
 
 class ManagerClient:

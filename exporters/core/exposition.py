@@ -238,16 +238,6 @@ class Exposition:
         families = self._families[part]
         return "".join(f.render(zero.get(f.name, frozenset())) for f in families).encode()
 
-    def publish_bytes(self, part: str, body: bytes) -> None:
-        """A part rendered elsewhere (no counter tracking)."""
-        with self._lock:
-            self._pending.pop(part, None)
-            self._held.pop(part, None)
-            self._families.pop(part, None)
-            self._parts[part] = body
-            self._shown_parts[part] = body
-            self._rebuild()
-
     def _rebuild(self) -> None:
         self._body = b"".join(self._parts[k] for k in sorted(self._parts))
         self._shown = None
@@ -284,14 +274,14 @@ class Exposition:
             now = self._clock()
             changed = False
             for part, held in list(self._held.items()):
-                ready = [
+                ready = {
                     k for k, h in held.items() if h.scraped and now - h.since >= self.new_counter_hold_seconds
-                ]
+                }
                 if not ready:
                     continue
                 for name, key in ready:
                     self._known.setdefault(name, set()).add(key)
-                self._set_held(part, {k: h for k, h in held.items() if k not in set(ready)})
+                self._set_held(part, {k: h for k, h in held.items() if k not in ready})
                 changed = True
             if changed:
                 self._rebuild()
